@@ -1,0 +1,261 @@
+"""`integrate`: gradient flow solved with diffrax, returned as a `Trajectory`."""
+
+import math
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+
+from ._flow import AbstractClock, ConformalTime, as_clock
+from ._problem import Params, Problem
+from ._trajectory import RESULTS, IntegrationError, Trajectory
+
+jax.config.update("jax_enable_x64", True)
+
+#: Number of log-spaced output times used when `saveat` is not given (plus t = 0).
+DEFAULT_NUM_SAVES = 200
+DEFAULT_RTOL = 1e-8
+DEFAULT_MAX_STEPS = 4096
+
+# Incremented each time `_solve` is traced, so tests can check that new data of the same
+# shape does not recompile.
+_TRACE_COUNT = {"solve": 0}
+
+
+def default_solver() -> diffrax.AbstractSolver:
+    """The default solver: `diffrax.Tsit5()` (see `benchmarks/bench_solvers.py`)."""
+    return diffrax.Tsit5()
+
+
+def default_saveat(t_max: float, num: int = DEFAULT_NUM_SAVES) -> np.ndarray:
+    """`t = 0` and `num` log-spaced times from `min(1e-2, t_max/100)` to `t_max`."""
+    lo = min(1e-2, t_max / 100.0)
+    return np.concatenate([[0.0], np.geomspace(lo, t_max, num)])
+
+
+def _check_positive(name, value):
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a positive number; got {value!r}.") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"`{name}` must be positive and finite; got {value!r}.")
+    return v
+
+
+def initial_params(problem: Problem, y0) -> Params:
+    """Validate `y0` (`None`, `Params` or a `(w, b)` pair) against `problem`.
+
+    **Raises:** `ValueError` for a wrong shape or non-finite values.
+    """
+    if y0 is None:
+        return Params(jnp.zeros(problem.d), jnp.asarray(0.0))
+    if isinstance(y0, Params):
+        w, b = y0.w, y0.b
+    else:
+        try:
+            w, b = y0
+        except (TypeError, ValueError):
+            raise ValueError("`y0` must be `Params(w, b)` or a pair `(w, b)`.") from None
+    w = np.asarray(w, dtype=np.float64)
+    b = np.asarray(b, dtype=np.float64)
+    if w.shape != (problem.d,) or b.shape != ():
+        raise ValueError(
+            f"`y0` must have w of shape ({problem.d},) and a scalar b; got w {w.shape}, "
+            f"b {b.shape}."
+        )
+    if not (np.all(np.isfinite(w)) and np.isfinite(b)):
+        raise ValueError("`y0` contains NaN or infinite values.")
+    if not problem.fit_bias and b != 0:
+        raise ValueError("`y0` must have b = 0 for a problem without a bias (fit_bias=False).")
+    return Params(jnp.asarray(w), jnp.asarray(b))
+
+
+def _check_saveat(saveat, t_max):
+    ts = np.asarray(saveat, dtype=np.float64)
+    if ts.ndim != 1 or ts.size == 0:
+        raise ValueError(f"`saveat` must be a non-empty 1-D array of times; got shape {ts.shape}.")
+    if not np.all(np.isfinite(ts)) or ts[0] < 0 or ts[-1] > t_max or np.any(np.diff(ts) <= 0):
+        raise ValueError(
+            "`saveat` must be strictly increasing, finite times in [0, t_max]; "
+            f"got {ts[:3].tolist()}...{ts[-3:].tolist()} with t_max={t_max}."
+        )
+    return ts
+
+
+@eqx.filter_jit
+def _solve(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
+    _TRACE_COUNT["solve"] += 1
+    term = diffrax.ODETerm(clock.vector_field)
+    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    state0 = clock.initial_state(problem, y0)
+    time0 = clock.initial_time()
+    if isinstance(clock, ConformalTime):
+        q_max = jnp.log1p(t_max)
+        event = diffrax.Event(
+            lambda t, y, args, **kwargs: y.q - q_max,
+            root_finder=optx.Newton(rtol=1e-13, atol=1e-13),
+        )
+        sol = diffrax.diffeqsolve(
+            term, solver, time0, jnp.inf, None, state0, args=problem,
+            saveat=diffrax.SaveAt(t1=True, dense=True), stepsize_controller=controller,
+            event=event, max_steps=max_steps, throw=False,
+        )
+        tau_end = sol.ts[-1]
+        q_end = sol.ys.q[-1]
+        q_targets = jnp.log1p(ts)
+        bisection = optx.Bisection(rtol=1e-15, atol=1e-12, flip=False)
+
+        def invert(q_k):
+            # τ at which q(τ) = log(1 + t_k), on the dense interpolant (q increases in τ).
+            fn = lambda tau, _: sol.evaluate(tau).q - q_k
+            root = optx.root_find(
+                fn, bisection, tau_end / 2, options=dict(lower=time0, upper=tau_end),
+                max_steps=256, throw=False,
+            )
+            return root.value
+
+        reached = q_targets <= q_end * (1 + 1e-15)
+        taus = jax.vmap(invert)(jnp.where(reached, q_targets, 0.0))
+        states = jax.vmap(sol.evaluate)(taus)
+        t_out, params = jax.vmap(clock.physical)(taus, states)
+        # Points past the last reached time are marked unreached (inf), like diffrax does.
+        t_out = jnp.where(reached, t_out, jnp.inf)
+        t_last, params_last = clock.physical(tau_end, jax.tree.map(lambda v: v[-1], sol.ys))
+    else:
+        sol = diffrax.diffeqsolve(
+            term, solver, time0, clock.time_of(t_max), None, state0, args=problem,
+            saveat=diffrax.SaveAt(
+                subs=[diffrax.SubSaveAt(ts=clock.time_of(ts)), diffrax.SubSaveAt(t1=True)]
+            ),
+            stepsize_controller=controller, max_steps=max_steps, throw=False,
+        )
+        (clock_ts, clock_last), (ys, ys_last) = sol.ts, sol.ys
+        t_out, params = jax.vmap(clock.physical)(clock_ts, ys)
+        t_out = jnp.where(jnp.isfinite(clock_ts), t_out, jnp.inf)
+        t_last, params_last = clock.physical(clock_last[0], jax.tree.map(lambda v: v[0], ys_last))
+    # Is the state, or its vector field, non-finite at the last point reached?
+    field_last = PhysicalField(problem, params_last)
+    finite = jnp.all(jnp.isfinite(field_last)) & jnp.isfinite(t_last)
+    ok = (sol.result == diffrax.RESULTS.successful) | (sol.result == diffrax.RESULTS.event_occurred)
+    result = RESULTS.where(ok, RESULTS.successful, RESULTS.promote(sol.result))
+    result = RESULTS.where(finite, result, RESULTS.nonfinite_state)
+    stats = dict(
+        num_steps=sol.stats["num_steps"],
+        num_accepted_steps=sol.stats["num_accepted_steps"],
+        num_rejected_steps=sol.stats["num_rejected_steps"],
+    )
+    return t_out, params, t_last, params_last, result, stats
+
+
+def PhysicalField(problem: Problem, params: Params):
+    """The state and physical-time vector field at `params`, flattened (for finiteness)."""
+    from ._flow import PhysicalTime
+
+    f = PhysicalTime().vector_field(0.0, params, problem)
+    return jnp.concatenate([params.w, params.b[None], f.w, f.b[None]])
+
+
+def integrate(
+    problem: Problem,
+    t_max,
+    *,
+    clock: str | AbstractClock = "log",
+    y0=None,
+    rtol: float = DEFAULT_RTOL,
+    atol: float | None = None,
+    solver: diffrax.AbstractSolver | None = None,
+    saveat=None,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    throw: bool = True,
+) -> Trajectory:
+    """Solve gradient flow from `y0` up to physical time `t_max` with diffrax.
+
+    **Arguments:**
+
+    - `problem`: a `Problem`.
+    - `t_max`: final physical time, $> 0$ and finite ($10^{30}$ and beyond is fine with
+      the log clock).
+    - `clock`: `"log"` (default: $s = \\log(1+t)$, the long-horizon clock), `"physical"`
+      ($t$) or `"conformal"` ($d\\tau = e^{-b}dt$, stopped by an event at $t_{max}$ and
+      read out by dense interpolation), or an `AbstractClock`. Whatever the clock, the
+      returned time axis is physical $t$.
+    - `y0`: initial `Params(w, b)` or `(w, b)`; default $w = 0, b = 0$.
+    - `rtol`, `atol`: tolerances of diffrax's `PIDController` in the clock's state
+      ($w$ and $\\beta = b - s$ in log time); `atol` defaults to `rtol * 1e-2`.
+    - `solver`: a diffrax solver; default `Tsit5()` (measured, see the README).
+    - `saveat`: increasing physical times in $[0, t_{max}]$; default $t = 0$ and 200
+      log-spaced times ending at `t_max`.
+    - `max_steps`: bound on solver steps (accepted and rejected); the conformal clock
+      keeps dense output of this many steps in memory.
+    - `throw`: if true, a failed solve raises `IntegrationError` (a `RuntimeError`) with
+      the partial trajectory attached; if false, the trajectory up to where it got is
+      returned with its `result` set.
+
+    **Returns:** a `Trajectory`; `stats` records the clock, solver, tolerances and steps.
+
+    **Raises:** `ValueError` for bad arguments (naming the argument);
+    `IntegrationError` on failure when `throw=True`.
+
+    Compiled once per problem shape, clock, solver and `max_steps`: new data of the same
+    shape, new tolerances, `t_max` or `y0` reuse the compiled solve.
+    """
+    if not isinstance(problem, Problem):
+        raise ValueError(f"`problem` must be a gradflow.Problem; got {type(problem).__name__}.")
+    t_max = _check_positive("t_max", t_max)
+    rtol = _check_positive("rtol", rtol)
+    atol = rtol * 1e-2 if atol is None else _check_positive("atol", atol)
+    clock = as_clock(clock)
+    if isinstance(clock, ConformalTime) and not problem.fit_bias:
+        raise ValueError("clock='conformal' needs a bias (fit_bias=True); use 'log' or 'physical'.")
+    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps <= 0:
+        raise ValueError(f"`max_steps` must be a positive integer; got {max_steps!r}.")
+    solver = default_solver() if solver is None else solver
+    if not isinstance(solver, diffrax.AbstractSolver):
+        raise ValueError(f"`solver` must be a diffrax solver; got {solver!r}.")
+    ts = default_saveat(t_max) if saveat is None else _check_saveat(saveat, t_max)
+    y0 = initial_params(problem, y0)
+    t_out, params, t_last, params_last, result, stats = _solve(
+        clock, solver, problem, y0, jnp.asarray(ts), jnp.asarray(t_max),
+        jnp.asarray(rtol), jnp.asarray(atol), int(max_steps),
+    )
+    t_out = np.asarray(t_out)
+    keep = np.isfinite(t_out)
+    t_out = np.where(keep, ts, t_out)  # report the requested times exactly
+    w, b = np.asarray(params.w)[keep], np.asarray(params.b)[keep]
+    t_out = t_out[keep]
+    result_ok = bool(result == RESULTS.successful)
+    if not result_ok:
+        # Append the last state reached, if finite and past the last saved point.
+        t_last = float(t_last)
+        w_last, b_last = np.asarray(params_last.w), float(params_last.b)
+        if math.isfinite(t_last) and np.all(np.isfinite(w_last)) and math.isfinite(b_last) and (
+            t_out.size == 0 or t_last > t_out[-1]
+        ):
+            t_out = np.append(t_out, t_last)
+            w = np.vstack([w, w_last[None]])
+            b = np.append(b, b_last)
+        fin = np.all(np.isfinite(w), axis=1) & np.isfinite(b)
+        t_out, w, b = t_out[fin], w[fin], b[fin]
+    stats = dict(
+        clock=clock.name,
+        solver=type(solver).__name__,
+        rtol=rtol,
+        atol=atol,
+        max_steps=int(max_steps),
+        **{k: int(v) for k, v in stats.items()},
+    )
+    traj = Trajectory(
+        jnp.asarray(t_out), jnp.asarray(w), jnp.asarray(b), problem, result, stats
+    )
+    if throw and not result_ok:
+        raise IntegrationError(
+            f"integrate stopped at t = {t_out[-1] if t_out.size else 0.0:.6g} of "
+            f"t_max = {t_max:.6g}: {traj.message} (The partial trajectory is on this "
+            "exception's `.trajectory`; pass throw=False to get it returned.)",
+            traj,
+        )
+    return traj

@@ -1,0 +1,355 @@
+"""Learning problems: data, labels, loss and the population that defines test metrics.
+
+The model is linear with a bias, $f(x) = w\\cdot x + b$, and the margin of a sample with
+label $y = \\pm1$ is $m = y(w\\cdot x + b)$ (MATH.md §1: labels $+1$, generalization means
+$b \\to +\\infty$; the paper's labels are $-1$, mapped by $S = -w$, $b_P = -b$).
+"""
+
+import abc
+import math
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from . import _population as pop
+from ._custom_types import Array, Data, Labels, Scalar, Weights
+from ._loss import AbstractLoss, as_loss
+
+jax.config.update("jax_enable_x64", True)
+
+
+class Params(eqx.Module):
+    """Model parameters: weights `w` (shape `(d,)`) and bias `b` (scalar)."""
+
+    w: Weights
+    b: Scalar
+
+
+# --------------------------------------------------------------------------- populations
+
+
+class AbstractPopulation(eqx.Module):
+    """A data distribution under which the margin $m = y(w\\cdot x+b)$ is Gaussian.
+
+    Subclasses give the mean and standard deviation of the margin; accuracy and loss
+    follow from `gradflow._population` (MATH.md §4).
+    """
+
+    @abc.abstractmethod
+    def margin_moments(self, w: Weights, b: Scalar) -> tuple[Scalar, Scalar]:
+        """Mean $\\bar m$ and standard deviation $s$ of the population margin."""
+
+    def accuracy(self, w, b):
+        mbar, s = self.margin_moments(w, b)
+        return pop.gaussian_accuracy(mbar, s)
+
+    def loss(self, loss: AbstractLoss, w, b):
+        mbar, s = self.margin_moments(w, b)
+        if loss.name == "exponential":
+            return pop.gaussian_exponential_loss(mbar, s)
+        return pop.gaussian_logistic_loss(mbar, s)
+
+
+class GaussianPopulation(AbstractPopulation):
+    """The paper's reduced model: $x \\sim \\mathcal N(0, \\sigma^2 I_d)$, label $+1$.
+
+    The margin is $\\mathcal N(b, \\sigma^2\\|w\\|^2)$ (MATH.md §4, Eqs. 3–4).
+    """
+
+    sigma: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
+
+    def margin_moments(self, w, b):
+        return b, self.sigma * jnp.linalg.norm(w)
+
+
+class TwoGaussianPopulation(AbstractPopulation):
+    """The original two-Gaussian model (MATH.md §1, §13), without bias.
+
+    $y = \\pm1$ equiprobable, $X = y\\mu e_0 + \\xi \\in \\mathbb R^{d+1}$,
+    $\\xi_0 \\sim \\mathcal N(0, \\sigma_A^2)$, $\\xi_\\perp \\sim \\mathcal N(0, \\sigma_B^2 I_d)$.
+    The margin $yW\\cdot X$ has mean $\\mu W_0$ and variance
+    $\\sigma_A^2W_0^2 + \\sigma_B^2\\|W_\\perp\\|^2$ (the bias `b` is not part of this model).
+    """
+
+    mu: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
+    sigma_a: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
+    sigma_b: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
+
+    def margin_moments(self, w, b):
+        var = (self.sigma_a * w[0]) ** 2 + self.sigma_b**2 * jnp.sum(w[1:] ** 2)
+        return self.mu * w[0], jnp.sqrt(var)
+
+
+# --------------------------------------------------------------------------- validation
+
+
+def _as_data(name: str, value, d: int | None = None) -> np.ndarray:
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
+        raise ValueError(
+            f"`{name}` must be a non-empty 2-D array of shape (n, d); got shape {arr.shape}."
+        )
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
+    if d is not None and arr.shape[1] != d:
+        raise ValueError(
+            f"`{name}` must have d = {d} columns like the training data; got {arr.shape[1]}."
+        )
+    return arr
+
+
+def _as_labels(name: str, value, n: int) -> np.ndarray:
+    if value is None:
+        return np.ones(n)
+    arr = np.asarray(value, dtype=np.float64)
+    if arr.shape != (n,):
+        raise ValueError(f"`{name}` must have shape ({n},) to match the data; got {arr.shape}.")
+    bad = ~np.isin(arr, (-1.0, 1.0))
+    if np.any(bad):
+        raise ValueError(
+            f"`{name}` must contain only +1 and -1; got {arr[bad][:5].tolist()} "
+            f"at indices {np.flatnonzero(bad)[:5].tolist()}."
+        )
+    return arr
+
+
+def _positive(name: str, value) -> float:
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a positive number; got {value!r}.") from None
+    if not (math.isfinite(v) and v > 0):
+        raise ValueError(f"`{name}` must be positive and finite; got {value!r}.")
+    return v
+
+
+def _positive_int(name: str, value) -> int:
+    if isinstance(value, bool) or int(value) != value or value <= 0:
+        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+    return int(value)
+
+
+# --------------------------------------------------------------------------- the problem
+
+
+class Problem(eqx.Module):
+    """A training set, a loss, and where test metrics come from.
+
+    **Arguments:**
+
+    - `x`: data, shape `(n, d)`, finite.
+    - `y`: labels $\\pm1$, shape `(n,)`; default all $+1$ (the paper's reduced model).
+    - `loss`: `"logistic"` (cross-entropy, default) or `"exponential"`, or an `AbstractLoss`.
+    - `sigma`: if given, test metrics come from the Gaussian population
+      $\\mathcal N(0, \\sigma^2 I)$ with label $+1$ (closed forms, MATH.md §4).
+    - `x_test`, `y_test`: a held-out set (labels default to $+1$); used for test metrics
+      when given (it takes precedence over `sigma` and `population`).
+    - `population`: any `AbstractPopulation` (e.g. `TwoGaussianPopulation`) instead of `sigma`.
+    - `fit_bias`: train the bias $b$ (default). With `False` the model is $w\\cdot x$ and
+      $b$ stays at 0, as in the two-Gaussian model.
+
+    **Raises:** `ValueError` for data that is not a finite non-empty 2-D array, labels
+    that are not $\\pm1$ or of the wrong length, $\\sigma \\le 0$, an unknown loss, or
+    a test set with the wrong number of columns.
+    """
+
+    x: Data
+    y: Labels
+    loss: AbstractLoss
+    population: AbstractPopulation | None
+    x_test: Data | None
+    y_test: Labels | None
+    fit_bias: bool = eqx.field(static=True)
+    # Derived, stored so that the vector field does not redo an (n, d) product per call.
+    z: Data  # y_i x_i
+    a: Labels  # coefficient of b in the margin: y_i, or 0 without a bias
+
+    def __init__(
+        self,
+        x,
+        y=None,
+        *,
+        loss="logistic",
+        sigma=None,
+        x_test=None,
+        y_test=None,
+        population: AbstractPopulation | None = None,
+        fit_bias: bool = True,
+    ):
+        x = _as_data("x", x)
+        n, d = x.shape
+        y = _as_labels("y", y, n)
+        self.loss = as_loss(loss)
+        if sigma is not None and population is not None:
+            raise ValueError("Give either `sigma` or `population`, not both.")
+        if sigma is not None:
+            population = GaussianPopulation(_positive("sigma", sigma))
+        if population is not None and not isinstance(population, AbstractPopulation):
+            raise ValueError(
+                f"`population` must be an AbstractPopulation; got {type(population).__name__}."
+            )
+        if y_test is not None and x_test is None:
+            raise ValueError("`y_test` was given without `x_test`.")
+        if x_test is not None:
+            x_test = _as_data("x_test", x_test, d)
+            y_test = jnp.asarray(_as_labels("y_test", y_test, x_test.shape[0]))
+            x_test = jnp.asarray(x_test)
+        self.x = jnp.asarray(x)
+        self.y = jnp.asarray(y)
+        self.population = population
+        self.x_test = x_test
+        self.y_test = y_test
+        self.fit_bias = bool(fit_bias)
+        self.z = jnp.asarray(y[:, None] * x)
+        self.a = jnp.asarray(y if fit_bias else np.zeros(n))
+
+    # ---- shapes and parameters
+    @property
+    def n(self) -> int:
+        """Number of training samples."""
+        return self.x.shape[0]
+
+    @property
+    def d(self) -> int:
+        """Input dimension."""
+        return self.x.shape[1]
+
+    @property
+    def lam(self) -> float:
+        """$\\lambda = d/n$."""
+        return self.d / self.n
+
+    @property
+    def sigma(self):
+        """$\\sigma$ of a `GaussianPopulation`, else `None`."""
+        if isinstance(self.population, GaussianPopulation):
+            return self.population.sigma
+        return None
+
+    @property
+    def has_test(self) -> bool:
+        """Whether test metrics are defined (a held-out set or a population)."""
+        return self.x_test is not None or self.population is not None
+
+    # ---- metrics of one parameter point (jit/vmap-able)
+    def margins(self, w: Weights, b) -> Array:
+        """Training margins $m_i = y_i(w\\cdot x_i + b)$ (bias term dropped without a bias)."""
+        return self.z @ w + self.a * b
+
+    def train_loss(self, w, b) -> Scalar:
+        """Mean training loss $L = \\frac1n\\sum_i \\ell(m_i)$, overflow-safe."""
+        return _mean_loss(self.loss, self.margins(w, b))
+
+    def train_accuracy(self, w, b) -> Scalar:
+        """Fraction of training samples with $m_i > 0$."""
+        return jnp.mean(self.margins(w, b) > 0)
+
+    def _test_margins(self, w, b):
+        bias = b if self.fit_bias else 0.0
+        return self.y_test * (self.x_test @ w + bias)
+
+    def test_loss(self, w, b) -> Scalar:
+        """Test loss: held-out mean loss, or the population loss (MATH.md §4)."""
+        if self.x_test is not None:
+            return _mean_loss(self.loss, self._test_margins(w, b))
+        if self.population is not None:
+            return self.population.loss(self.loss, w, b)
+        return jnp.nan
+
+    def test_accuracy(self, w, b) -> Scalar:
+        """Test accuracy: held-out fraction correct, or $\\Phi(\\bar m/s)$ (MATH.md §4)."""
+        if self.x_test is not None:
+            return jnp.mean(self._test_margins(w, b) > 0)
+        if self.population is not None:
+            return self.population.accuracy(w, b)
+        return jnp.nan
+
+
+def _mean_loss(loss: AbstractLoss, m):
+    # mean of l(m_i) as exp(logsumexp(log l(m_i)) - log n): finite whenever the true
+    # value is, for the exponential loss too (MATH.md §2).
+    return jnp.exp(jax.nn.logsumexp(loss.log_value(m)) - jnp.log(m.shape[0]))
+
+
+# --------------------------------------------------------------------------- generators
+
+
+def gaussian_problem(n: int, d: int, sigma: float, *, seed: int = 0, loss="logistic") -> Problem:
+    """The paper's reduced model: $x_i \\sim \\mathcal N(0, \\sigma^2 I_d)$, all labels $+1$.
+
+    Data are `sigma * numpy.random.default_rng(seed).standard_normal((n, d))`, so the
+    same seed gives the same data as that numpy expression.
+
+    **Arguments:** `n`, `d` positive integers ($\\lambda = d/n$); `sigma > 0`; `seed`;
+    `loss` as for `Problem`.
+
+    **Returns:** a `Problem` with a `GaussianPopulation(sigma)` for test metrics.
+
+    **Raises:** `ValueError` for non-positive sizes or $\\sigma$.
+    """
+    n = _positive_int("n", n)
+    d = _positive_int("d", d)
+    sigma = _positive("sigma", sigma)
+    x = sigma * np.random.default_rng(seed).standard_normal((n, d))
+    return Problem(x, loss=loss, sigma=sigma)
+
+
+def two_gaussian_problem(
+    n: int,
+    d: int,
+    *,
+    mu: float,
+    sigma_a: float,
+    sigma_b: float,
+    seed: int = 0,
+    loss="logistic",
+) -> Problem:
+    """The original two-Gaussian model of the paper (Sec. 3.1, 5; MATH.md §1, §13).
+
+    Labels $y = \\pm1$ equiprobable, inputs $X = y\\mu e_0 + \\xi \\in \\mathbb R^{d+1}$ with
+    $\\xi_0 \\sim \\mathcal N(0,\\sigma_A^2)$ (the paper's $\\sigma_1$) and
+    $\\xi_\\perp \\sim \\mathcal N(0, \\sigma_B^2 I_d)$; a linear model without bias.
+    For $\\sigma_A = 0$ it maps exactly onto the reduced model with $x = z/\\mu$,
+    $\\sigma = \\sigma_B/\\mu$, $b = \\mu W_0$, $w = \\mu W_\\perp$, $t_{red} = \\mu^2 t$
+    (see `reduced_problem`).
+
+    **Arguments:** `n`, `d` (noise directions, $\\lambda = d/n$); `mu > 0`; `sigma_a >= 0`;
+    `sigma_b > 0`; `seed`; `loss`.
+
+    **Returns:** a `Problem` with `fit_bias=False`, data of shape `(n, d + 1)` and a
+    `TwoGaussianPopulation`.
+    """
+    n = _positive_int("n", n)
+    d = _positive_int("d", d)
+    mu = _positive("mu", mu)
+    sigma_b = _positive("sigma_b", sigma_b)
+    sigma_a = float(sigma_a)
+    if not (math.isfinite(sigma_a) and sigma_a >= 0):
+        raise ValueError(f"`sigma_a` must be >= 0 and finite; got {sigma_a!r}.")
+    rng = np.random.default_rng(seed)
+    y = rng.choice(np.array([-1.0, 1.0]), size=n)
+    xi = rng.standard_normal((n, d + 1)) * np.r_[sigma_a, np.full(d, sigma_b)]
+    x = y[:, None] * mu * np.eye(d + 1)[0] + xi
+    population = TwoGaussianPopulation(mu, sigma_a, sigma_b)
+    return Problem(x, y, loss=loss, population=population, fit_bias=False)
+
+
+def reduced_problem(problem: Problem) -> Problem:
+    """The reduced model equivalent to a two-Gaussian problem with $\\sigma_A = 0$.
+
+    Uses MATH.md §1: $x = z/\\mu$ with $z = (yX)_\\perp$, $\\sigma = \\sigma_B/\\mu$. A
+    trajectory $(W_0, W_\\perp)(t)$ of the full model equals $(b, w)(\\mu^2 t)/\\mu$.
+
+    **Raises:** `ValueError` unless `problem` has a `TwoGaussianPopulation` with `sigma_a == 0`.
+    """
+    population = problem.population
+    if not isinstance(population, TwoGaussianPopulation) or float(population.sigma_a) != 0:
+        raise ValueError("`problem` must be a two-Gaussian problem with sigma_a = 0.")
+    mu = float(population.mu)
+    return Problem(
+        np.asarray(problem.z)[:, 1:] / mu,
+        loss=problem.loss,
+        sigma=float(population.sigma_b) / mu,
+    )

@@ -1,0 +1,122 @@
+"""`Trajectory`: what `integrate` (and the finite-step optimizers) return, and `RESULTS`."""
+
+from typing import Any
+
+import diffrax
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from ._problem import Problem
+
+jax.config.update("jax_enable_x64", True)
+
+
+class RESULTS(diffrax.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
+    """diffrax's results plus gradflow's own cases, each with what to do about it."""
+
+    nonfinite_state = (
+        "The state or its vector field became non-finite (inf or NaN); the trajectory "
+        "up to the last finite state is returned. Check the data scale and `y0`, or use "
+        "`clock=\"log\"`."
+    )
+    threshold_not_reached = (
+        "A threshold was not reached before `t_max`. Try a larger `t_max`."
+    )
+    diverged = (
+        "The optimizer diverged (non-finite parameters); the trajectory up to the last "
+        "finite step is returned. Try a smaller learning rate."
+    )
+
+
+class IntegrationError(RuntimeError):
+    """Raised by `throw=True` entry points when a solve fails.
+
+    The partial result is kept on the exception as `.trajectory` (or `.result`), so a
+    failure never loses what was computed.
+    """
+
+    def __init__(self, message: str, trajectory: Any = None):
+        super().__init__(message)
+        self.trajectory = trajectory
+
+
+@jax.jit
+def _metrics(problem: Problem, w, b):
+    def one(w_, b_):
+        return (
+            problem.train_loss(w_, b_),
+            problem.train_accuracy(w_, b_),
+            problem.test_loss(w_, b_),
+            problem.test_accuracy(w_, b_),
+        )
+
+    return jax.vmap(one)(w, b)
+
+
+class Trajectory(eqx.Module):
+    """A solution of gradient flow (or a finite-step run) at saved physical times.
+
+    **Fields:**
+
+    - `t`: physical times, shape `(T,)`, increasing.
+    - `w`: weights, shape `(T, d)`; `b`: bias, shape `(T,)`.
+    - `problem`: the `Problem` solved.
+    - `result`: a `RESULTS` member; `successful` and `message` tell it in words.
+    - `stats`: a dict with the clock, solver, tolerances and step counts used.
+
+    Metrics (`train_loss`, `train_accuracy`, `test_loss`, `test_accuracy`, shape `(T,)`)
+    are computed from `w`, `b` on first access. Rows the solver did not reach are not
+    included: after a failure `t[-1]` is the last state reached.
+    """
+
+    t: jax.Array
+    w: jax.Array
+    b: jax.Array
+    problem: Problem
+    result: RESULTS
+    stats: dict = eqx.field(static=True)
+
+    @property
+    def successful(self) -> bool:
+        """Whether the run reached its end without failure."""
+        return bool(self.result == RESULTS.successful)
+
+    @property
+    def message(self) -> str:
+        """The result's message ('' when successful)."""
+        return RESULTS[self.result]
+
+    def _all_metrics(self):
+        return tuple(np.asarray(m) for m in _metrics(self.problem, self.w, self.b))
+
+    @property
+    def train_loss(self) -> np.ndarray:
+        """Mean training loss at each saved time."""
+        return self._all_metrics()[0]
+
+    @property
+    def train_accuracy(self) -> np.ndarray:
+        """Training accuracy (fraction of margins $> 0$) at each saved time."""
+        return self._all_metrics()[1]
+
+    @property
+    def test_loss(self) -> np.ndarray:
+        """Test (population or held-out) loss; NaN when the problem defines none."""
+        return self._all_metrics()[2]
+
+    @property
+    def test_accuracy(self) -> np.ndarray:
+        """Test (population or held-out) accuracy; NaN when the problem defines none."""
+        return self._all_metrics()[3]
+
+    def first_time(self, quantity: str, level: float, *, above: bool = True) -> float:
+        """First saved time at which `quantity` (a metric name) is `>= level` (or `<=`).
+
+        A coarse look-up on the saved grid; returns `nan` if never reached.
+        """
+        values = getattr(self, quantity)
+        hit = values >= level if above else values <= level
+        idx = np.flatnonzero(hit)
+        return float(self.t[idx[0]]) if idx.size else float("nan")
