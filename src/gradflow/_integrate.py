@@ -52,7 +52,7 @@ def initial_params(problem: Problem, y0) -> Params:
     **Raises:** `ValueError` for a wrong shape or non-finite values.
     """
     if y0 is None:
-        return Params(jnp.zeros(problem.d), jnp.asarray(0.0))
+        y0 = (np.zeros(problem.d), 0.0)
     if isinstance(y0, Params):
         w, b = y0.w, y0.b
     else:
@@ -116,7 +116,7 @@ def _solve(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
                 fn, bisection, tau_end / 2, options=dict(lower=time0, upper=tau_end),
                 max_steps=256, throw=False,
             )
-            return root.value
+            return jnp.where(q_k == 0, time0, root.value)  # t = 0 is τ = 0 exactly
 
         reached = q_targets <= q_end * (1 + 1e-15)
         taus = jax.vmap(invert)(jnp.where(reached, q_targets, 0.0))
@@ -125,6 +125,7 @@ def _solve(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
         # Points past the last reached time are marked unreached (inf), like diffrax does.
         t_out = jnp.where(reached, t_out, jnp.inf)
         t_last, params_last = clock.physical(tau_end, jax.tree.map(lambda v: v[-1], sol.ys))
+        clock_ts, clock_last = taus, tau_end
     else:
         sol = diffrax.diffeqsolve(
             term, solver, time0, clock.time_of(t_max), None, state0, args=problem,
@@ -136,7 +137,8 @@ def _solve(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
         (clock_ts, clock_last), (ys, ys_last) = sol.ts, sol.ys
         t_out, params = jax.vmap(clock.physical)(clock_ts, ys)
         t_out = jnp.where(jnp.isfinite(clock_ts), t_out, jnp.inf)
-        t_last, params_last = clock.physical(clock_last[0], jax.tree.map(lambda v: v[0], ys_last))
+        clock_last = clock_last[0]
+        t_last, params_last = clock.physical(clock_last, jax.tree.map(lambda v: v[0], ys_last))
     # Is the state, or its vector field, non-finite at the last point reached?
     field_last = PhysicalField(problem, params_last)
     finite = jnp.all(jnp.isfinite(field_last)) & jnp.isfinite(t_last)
@@ -148,7 +150,7 @@ def _solve(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
         num_accepted_steps=sol.stats["num_accepted_steps"],
         num_rejected_steps=sol.stats["num_rejected_steps"],
     )
-    return t_out, params, t_last, params_last, result, stats
+    return t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats
 
 
 def PhysicalField(problem: Problem, params: Params):
@@ -218,7 +220,7 @@ def integrate(
         raise ValueError(f"`solver` must be a diffrax solver; got {solver!r}.")
     ts = default_saveat(t_max) if saveat is None else _check_saveat(saveat, t_max)
     y0 = initial_params(problem, y0)
-    t_out, params, t_last, params_last, result, stats = _solve(
+    t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats = _solve(
         clock, solver, problem, y0, jnp.asarray(ts), jnp.asarray(t_max),
         jnp.asarray(rtol), jnp.asarray(atol), int(max_steps),
     )
@@ -226,7 +228,7 @@ def integrate(
     keep = np.isfinite(t_out)
     t_out = np.where(keep, ts, t_out)  # report the requested times exactly
     w, b = np.asarray(params.w)[keep], np.asarray(params.b)[keep]
-    t_out = t_out[keep]
+    t_out, clock_ts = t_out[keep], np.asarray(clock_ts)[keep]
     result_ok = bool(result == RESULTS.successful)
     if not result_ok:
         # Append the last state reached, if finite and past the last saved point.
@@ -236,10 +238,11 @@ def integrate(
             t_out.size == 0 or t_last > t_out[-1]
         ):
             t_out = np.append(t_out, t_last)
+            clock_ts = np.append(clock_ts, float(clock_last))
             w = np.vstack([w, w_last[None]])
             b = np.append(b, b_last)
         fin = np.all(np.isfinite(w), axis=1) & np.isfinite(b)
-        t_out, w, b = t_out[fin], w[fin], b[fin]
+        t_out, clock_ts, w, b = t_out[fin], clock_ts[fin], w[fin], b[fin]
     stats = dict(
         clock=clock.name,
         solver=type(solver).__name__,
@@ -249,7 +252,8 @@ def integrate(
         **{k: int(v) for k, v in stats.items()},
     )
     traj = Trajectory(
-        jnp.asarray(t_out), jnp.asarray(w), jnp.asarray(b), problem, result, stats
+        jnp.asarray(t_out), jnp.asarray(w), jnp.asarray(b), problem, result, stats,
+        clock_t=jnp.asarray(clock_ts),
     )
     if throw and not result_ok:
         raise IntegrationError(

@@ -56,7 +56,7 @@ def _metrics(problem: Problem, w, b):
 
 
 class Trajectory(eqx.Module):
-    """A solution of gradient flow (or a finite-step run) at saved physical times.
+    r"""A solution of gradient flow (or a finite-step run) at saved physical times.
 
     **Fields:**
 
@@ -65,6 +65,8 @@ class Trajectory(eqx.Module):
     - `problem`: the `Problem` solved.
     - `result`: a `RESULTS` member; `successful` and `message` tell it in words.
     - `stats`: a dict with the clock, solver, tolerances and step counts used.
+    - `clock_t`: the solver's own time at each row ($t$, conformal $\tau$ or log time
+      $s = \log(t + t_c)$), or `None` for finite-step runs.
 
     Metrics (`train_loss`, `train_accuracy`, `test_loss`, `test_accuracy`, shape `(T,)`)
     are computed from `w`, `b` on first access. Rows the solver did not reach are not
@@ -77,6 +79,7 @@ class Trajectory(eqx.Module):
     problem: Problem
     result: RESULTS
     stats: dict = eqx.field(static=True)
+    clock_t: jax.Array | None = None
 
     @property
     def successful(self) -> bool:

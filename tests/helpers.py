@@ -1,0 +1,77 @@
+"""Reference implementations in plain numpy/scipy, written apart from gradflow's code."""
+
+import numpy as np
+import scipy.integrate
+import scipy.optimize
+from scipy.special import expit, log_expit
+
+RTOL_REF = 1e-12
+ATOL_REF = 1e-14
+
+
+def _weights(m, loss, shift):
+    """e^{shift} * (-l'(m)) from MATH.md §2 directly."""
+    if loss == "exponential":
+        return np.exp(shift - m)
+    return np.exp(shift + log_expit(-m))  # -l'(m) = sigmoid(-m)
+
+
+def scipy_physical(x, loss, t_eval, y0=None):
+    """solve_ivp DOP853 of dw/dt = X^T(-l')/n, db/dt = mean(-l') (labels +1)."""
+    n, d = x.shape
+    y0 = np.zeros(d + 1) if y0 is None else y0
+
+    def f(t, y):
+        w, b = y[:d], y[d]
+        g = _weights(x @ w + b, loss, 0.0)
+        return np.append(g @ x / n, g.mean())
+
+    sol = scipy.integrate.solve_ivp(f, (0.0, t_eval[-1]), y0, method="DOP853", t_eval=t_eval,
+                                    rtol=RTOL_REF, atol=ATOL_REF)
+    assert sol.success, sol.message
+    return sol.y[:d].T, sol.y[d]
+
+
+def scipy_log(x, loss, t_eval):
+    """solve_ivp DOP853 in log time s = log(1+t), beta = b - s (MATH.md §5), labels +1."""
+    n, d = x.shape
+
+    def f(s, y):
+        w, beta = y[:d], y[d]
+        u = x @ w + beta  # m - s
+        if loss == "exponential":
+            ell = np.exp(-u)
+        else:
+            ell = np.exp(-u + log_expit(s + u))  # e^{s} sigmoid(-m)
+        return np.append(ell @ x / n, ell.mean() - 1.0)
+
+    s_eval = np.log1p(t_eval)
+    sol = scipy.integrate.solve_ivp(f, (0.0, s_eval[-1]), np.zeros(d + 1), method="DOP853",
+                                    t_eval=s_eval, rtol=RTOL_REF, atol=ATOL_REF)
+    assert sol.success, sol.message
+    return sol.y[:d].T, sol.y[d] + s_eval
+
+
+def minimize_ltilde(x):
+    """w* = argmin log(mean exp(-x w)) by scipy's trust-region Newton (MATH.md §8)."""
+    n, d = x.shape
+
+    def fun(w):
+        u = -x @ w
+        c = u.max()
+        p = np.exp(u - c)
+        sp = p.sum()
+        p /= sp
+        val = c + np.log(sp) - np.log(n)
+        grad = -x.T @ p
+        hess = x.T @ (p[:, None] * x) - np.outer(grad, grad)
+        return val, grad, hess
+
+    res = scipy.optimize.minimize(lambda w: fun(w)[0], np.zeros(d), jac=lambda w: fun(w)[1],
+                                  hess=lambda w: fun(w)[2], method="trust-exact",
+                                  options=dict(gtol=1e-13))
+    return res.x, res.fun  # w*, log Ltilde(w*)
+
+
+def linf_rel(a, b):
+    return np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b)))

@@ -1,0 +1,125 @@
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from scipy.stats import norm
+
+import gradflow as gf
+
+
+def test_gaussian_problem_is_the_numpy_expression():
+    p = gf.gaussian_problem(40, 19, 3.0, seed=0)
+    x = 3.0 * np.random.default_rng(0).standard_normal((40, 19))
+    np.testing.assert_array_equal(np.asarray(p.x), x)
+    assert p.n == 40 and p.d == 19 and p.lam == pytest.approx(19 / 40)
+    assert float(p.sigma) == 3.0
+    np.testing.assert_array_equal(np.asarray(p.y), np.ones(40))
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(x=np.zeros(5)), "`x`"),
+        (dict(x=np.zeros((0, 3))), "`x`"),
+        (dict(x=np.array([[1.0, np.nan]])), "`x`"),
+        (dict(x=np.array([[1.0, np.inf]])), "`x`"),
+        (dict(x=np.ones((3, 2)), y=[1, -1]), "`y`"),
+        (dict(x=np.ones((3, 2)), y=[1, 0, -1]), "`y`"),
+        (dict(x=np.ones((3, 2)), sigma=0.0), "`sigma`"),
+        (dict(x=np.ones((3, 2)), sigma=-1.0), "`sigma`"),
+        (dict(x=np.ones((3, 2)), sigma=np.nan), "`sigma`"),
+        (dict(x=np.ones((3, 2)), loss="hinge"), "loss"),
+        (dict(x=np.ones((3, 2)), x_test=np.ones((4, 3))), "`x_test`"),
+        (dict(x=np.ones((3, 2)), x_test=np.ones((4, 2)), y_test=[1, 1]), "`y_test`"),
+        (dict(x=np.ones((3, 2)), y_test=[1, 1]), "y_test"),
+    ],
+)
+def test_bad_input_names_the_argument(kwargs, match):
+    x = kwargs.pop("x")
+    with pytest.raises(ValueError, match=match):
+        gf.Problem(x, **kwargs)
+
+
+@pytest.mark.parametrize(
+    "args, match",
+    [((0, 3, 1.0), "`n`"), ((3, -1, 1.0), "`d`"), ((3, 2, 0.0), "`sigma`"), ((2.5, 2, 1.0), "`n`")],
+)
+def test_generator_bad_sizes(args, match):
+    with pytest.raises(ValueError, match=match):
+        gf.gaussian_problem(*args, seed=0)
+
+
+def test_population_accuracy_closed_form():
+    p = gf.gaussian_problem(10, 3, 2.0, seed=1)
+    w, b = jnp.array([0.3, -0.1, 0.2]), jnp.asarray(0.7)
+    s = 2.0 * np.linalg.norm(np.asarray(w))
+    assert float(p.test_accuracy(w, b)) == pytest.approx(norm.cdf(0.7 / s), rel=1e-14)
+    pe = gf.gaussian_problem(10, 3, 2.0, seed=1, loss="exponential")
+    assert float(pe.test_loss(w, b)) == pytest.approx(np.exp(-0.7 + s**2 / 2), rel=1e-14)
+
+
+def test_held_out_metrics_and_mixed_labels():
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((30, 4))
+    y = np.where(rng.random(30) < 0.5, -1.0, 1.0)
+    xt = rng.standard_normal((50, 4))
+    yt = np.where(rng.random(50) < 0.5, -1.0, 1.0)
+    p = gf.Problem(x, y, x_test=xt, y_test=yt, sigma=1.0)
+    w, b = jnp.asarray(rng.standard_normal(4)), jnp.asarray(0.3)
+    mt = yt * (xt @ np.asarray(w) + 0.3)
+    assert float(p.test_accuracy(w, b)) == pytest.approx(np.mean(mt > 0))
+    assert float(p.test_loss(w, b)) == pytest.approx(np.mean(np.logaddexp(0, -mt)), rel=1e-13)
+    m = y * (x @ np.asarray(w) + 0.3)
+    assert float(p.train_loss(w, b)) == pytest.approx(np.mean(np.logaddexp(0, -m)), rel=1e-13)
+    assert float(p.train_accuracy(w, b)) == pytest.approx(np.mean(m > 0))
+
+
+def test_no_test_information_gives_nan():
+    p = gf.Problem(np.ones((3, 2)))
+    assert not p.has_test
+    assert np.isnan(float(p.test_accuracy(jnp.zeros(2), jnp.asarray(0.0))))
+
+
+def test_two_gaussian_generator():
+    p = gf.two_gaussian_problem(2000, 3, mu=0.5, sigma_a=0.2, sigma_b=1.5, seed=0)
+    assert p.x.shape == (2000, 4) and not p.fit_bias
+    z = np.asarray(p.z)  # y X = (mu + y xi_0, y xi_perp)
+    assert abs(z[:, 0].mean() - 0.5) < 4 * 0.2 / np.sqrt(2000)
+    assert abs(z[:, 1:].std() - 1.5) < 0.05
+    assert set(np.unique(np.asarray(p.y))) == {-1.0, 1.0}
+    with pytest.raises(ValueError, match="`sigma_a`"):
+        gf.two_gaussian_problem(10, 3, mu=0.5, sigma_a=-1.0, sigma_b=1.0)
+    with pytest.raises(ValueError, match="`mu`"):
+        gf.two_gaussian_problem(10, 3, mu=0.0, sigma_a=0.0, sigma_b=1.0)
+
+
+def test_two_gaussian_accuracy_formula_against_monte_carlo():
+    # MATH.md §13: A = Phi(mu W0 / sqrt(sigma_a^2 W0^2 + sigma_b^2 |W_perp|^2)).
+    p = gf.two_gaussian_problem(10, 3, mu=0.4, sigma_a=0.3, sigma_b=1.0, seed=0)
+    w = np.array([1.2, 0.3, -0.4, 0.1])
+    rng = np.random.default_rng(7)
+    N = 1_000_000
+    y = np.where(rng.random(N) < 0.5, -1.0, 1.0)
+    X = rng.standard_normal((N, 4)) * np.r_[0.3, 1.0, 1.0, 1.0]
+    X[:, 0] += 0.4 * y
+    acc = np.mean(y * (X @ w) > 0)
+    pred = float(p.test_accuracy(jnp.asarray(w), jnp.asarray(0.0)))
+    assert abs(acc - pred) < 4 * np.sqrt(pred * (1 - pred) / N)
+
+
+def test_two_gaussian_sigma_a_zero_is_the_reduced_model():
+    # MATH.md §1: b = mu W0, w = mu W_perp, x = z/mu, sigma = sigma_B/mu, t_red = mu^2 t.
+    mu = 0.5
+    full = gf.two_gaussian_problem(60, 25, mu=mu, sigma_a=0.0, sigma_b=1.0, seed=2)
+    red = gf.reduced_problem(full)
+    assert float(red.sigma) == pytest.approx(2.0)
+    ts = np.array([0.0, 1.0, 10.0, 1e3, 1e6])
+    tf = gf.integrate(full, 1e6, saveat=ts, rtol=1e-11, clock="physical")
+    tr = gf.integrate(red, mu**2 * 1e6, saveat=mu**2 * ts, rtol=1e-11, clock="physical")
+    np.testing.assert_allclose(mu * np.asarray(tf.w[:, 0]), tr.b, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(mu * np.asarray(tf.w[:, 1:]), tr.w, rtol=1e-8, atol=1e-9)
+    np.testing.assert_allclose(tf.test_accuracy, tr.test_accuracy, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(tf.train_loss, tr.train_loss, rtol=1e-8)
+    # and a small sigma_a is close to the limit (the same seed draws the same noise)
+    near = gf.two_gaussian_problem(60, 25, mu=mu, sigma_a=1e-6, sigma_b=1.0, seed=2)
+    tn = gf.integrate(near, 1e6, saveat=ts, rtol=1e-11, clock="physical")
+    np.testing.assert_allclose(np.asarray(tn.w), np.asarray(tf.w), rtol=1e-4, atol=1e-5)
