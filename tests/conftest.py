@@ -1,22 +1,20 @@
 import os
 
-# Persistent compilation cache shared between test runs (and processes).
-os.environ.setdefault("JAX_COMPILATION_CACHE_DIR", os.path.expanduser("~/.cache/gradflow-tests-jax"))
+# Tests use their own compilation-cache folder (gradflow enables JAX's persistent cache).
+os.environ.setdefault(
+    "GRADFLOW_CACHE_DIR", os.path.join(os.path.expanduser("~"), ".cache", "gradflow-tests")
+)
 
-import jax
-import pytest
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
-jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
 
 
 @pytest.fixture(autouse=True, scope="session")
 def _one_blas_thread():
     # Reference computations in numpy/scipy: one BLAS thread (2-core machine, see README).
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # pragma: no cover
-        yield
-        return
+    from threadpoolctl import threadpool_limits
+
     with threadpool_limits(1):
         yield

@@ -86,8 +86,8 @@ def _check_saveat(saveat, t_max):
     return ts
 
 
-@eqx.filter_jit
-def _solve(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
+def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
+    """One solve, traceable under jit, vmap, lax.map and shard_map."""
     _TRACE_COUNT["solve"] += 1
     term = diffrax.ODETerm(clock.vector_field)
     controller = diffrax.PIDController(rtol=rtol, atol=atol)
@@ -151,6 +151,9 @@ def _solve(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
         num_rejected_steps=sol.stats["num_rejected_steps"],
     )
     return t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats
+
+
+_solve = eqx.filter_jit(_solve_impl)
 
 
 def PhysicalField(problem: Problem, params: Params):
@@ -220,10 +223,26 @@ def integrate(
         raise ValueError(f"`solver` must be a diffrax solver; got {solver!r}.")
     ts = default_saveat(t_max) if saveat is None else _check_saveat(saveat, t_max)
     y0 = initial_params(problem, y0)
-    t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats = _solve(
+    out = _solve(
         clock, solver, problem, y0, jnp.asarray(ts), jnp.asarray(t_max),
         jnp.asarray(rtol), jnp.asarray(atol), int(max_steps),
     )
+    traj = finish(problem, ts, out, dict(clock=clock.name, solver=type(solver).__name__,
+                                         rtol=rtol, atol=atol, max_steps=int(max_steps)))
+    if throw and not traj.successful:
+        raise IntegrationError(
+            f"integrate stopped at t = {float(traj.t[-1]) if traj.t.size else 0.0:.6g} of "
+            f"t_max = {t_max:.6g}: {traj.message} (The partial trajectory is on this "
+            "exception's `.trajectory`; pass throw=False to get it returned.)",
+            traj,
+        )
+    return traj
+
+
+def finish(problem: Problem, ts, out, config: dict) -> Trajectory:
+    """Turn the arrays `_solve_impl` returned (one member, on the host) into a Trajectory:
+    unreached rows dropped, the last state reached appended after a failure."""
+    t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats = out
     t_out = np.asarray(t_out)
     keep = np.isfinite(t_out)
     t_out = np.where(keep, ts, t_out)  # report the requested times exactly
@@ -243,23 +262,8 @@ def integrate(
             b = np.append(b, b_last)
         fin = np.all(np.isfinite(w), axis=1) & np.isfinite(b)
         t_out, clock_ts, w, b = t_out[fin], clock_ts[fin], w[fin], b[fin]
-    stats = dict(
-        clock=clock.name,
-        solver=type(solver).__name__,
-        rtol=rtol,
-        atol=atol,
-        max_steps=int(max_steps),
-        **{k: int(v) for k, v in stats.items()},
-    )
-    traj = Trajectory(
+    stats = dict(**config, **{k: int(v) for k, v in stats.items()})
+    return Trajectory(
         jnp.asarray(t_out), jnp.asarray(w), jnp.asarray(b), problem, result, stats,
         clock_t=jnp.asarray(clock_ts),
     )
-    if throw and not result_ok:
-        raise IntegrationError(
-            f"integrate stopped at t = {t_out[-1] if t_out.size else 0.0:.6g} of "
-            f"t_max = {t_max:.6g}: {traj.message} (The partial trajectory is on this "
-            "exception's `.trajectory`; pass throw=False to get it returned.)",
-            traj,
-        )
-    return traj
