@@ -44,6 +44,34 @@ def _demo(args) -> int:
     return 0 if traj.successful else 1
 
 
+def _sweep(args) -> int:
+    from gradflow._sweep import parse_range, sweep
+
+    _, computed = sweep(
+        args.n, parse_range(args.lambdas), args.realizations, parse_range(args.sigma),
+        t_max=args.t_max, out=args.out, loss=args.loss, seed=args.seed, rtol=args.rtol,
+        num_saves=args.num_saves, chunk_size=args.chunk_size, resume=args.resume,
+        progress=not args.no_progress,
+    )
+    return 0
+
+
+def _plot(args) -> int:
+    import gradflow as gf
+    from gradflow import plotting
+
+    ds = gf.load_sweep(args.results)
+    out = Path(args.out or Path(args.results).with_suffix(""))
+    out.mkdir(parents=True, exist_ok=True)
+    for j in range(ds.sizes["sigma"]):
+        fig = plotting.sweep_summary(ds, sigma_index=j)
+        for ext in ("png", "pdf"):
+            path = out / f"sweep_sigma{j}.{ext}"
+            fig.savefig(path, dpi=150)
+            print(path)
+    return 0
+
+
 def main(argv=None) -> int:
     """Entry point of the `gradflow` console script; returns the exit status."""
     parser = argparse.ArgumentParser(prog="gradflow", description=__doc__)
@@ -56,6 +84,27 @@ def main(argv=None) -> int:
     demo.add_argument("--sigma", type=float, default=5.0, help="data scale σ")
     demo.add_argument("--t-max", type=float, default=1e12, help="final time")
     demo.set_defaults(func=_demo)
+
+    sw = sub.add_parser("sweep", help="integrate many random datasets over λ and σ")
+    sw.add_argument("--n", type=int, required=True, help="samples per dataset")
+    sw.add_argument("--lambdas", required=True, help="start:stop:step or a,b,c")
+    sw.add_argument("--realizations", type=int, required=True)
+    sw.add_argument("--sigma", default="1", help="one value, a,b,c or start:stop:step")
+    sw.add_argument("--t-max", type=float, default=1e12)
+    sw.add_argument("--loss", default="logistic", choices=["logistic", "exponential"])
+    sw.add_argument("--seed", type=int, default=0)
+    sw.add_argument("--rtol", type=float, default=1e-8)
+    sw.add_argument("--num-saves", type=int, default=100)
+    sw.add_argument("--chunk-size", type=int, default=16)
+    sw.add_argument("--out", required=True, help="netCDF file to write")
+    sw.add_argument("--resume", action="store_true", help="continue an existing file")
+    sw.add_argument("--no-progress", action="store_true")
+    sw.set_defaults(func=_sweep)
+
+    pl = sub.add_parser("plot", help="standard figures of a sweep file")
+    pl.add_argument("results", help="a file written by `gradflow sweep`")
+    pl.add_argument("--out", default=None, help="folder (default: next to the file)")
+    pl.set_defaults(func=_plot)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

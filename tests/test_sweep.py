@@ -1,0 +1,93 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+import gradflow as gf
+from gradflow._cli import main
+from gradflow._sweep import parse_range
+
+ARGS = ["--n", "20", "--lambdas", "0.2,0.3,0.45", "--realizations", "4", "--sigma", "3",
+        "--t-max", "1e8", "--chunk-size", "2", "--num-saves", "20", "--no-progress"]
+VARS = ["b", "w_norm", "train_loss", "train_accuracy", "test_loss", "test_accuracy", "status",
+        "num_steps", "separable", "done"]
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    path = tmp_path_factory.mktemp("sweep") / "full.nc"
+    assert main(["sweep", *ARGS, "--out", str(path)]) == 0
+    return gf.load_sweep(path)
+
+
+def test_sweep_file_is_labelled_and_opens_with_xarray(uninterrupted):
+    import xarray as xr
+
+    ds = uninterrupted
+    assert dict(ds.sizes) == {"lam": 3, "sigma": 1, "seed": 4, "t": 21}
+    np.testing.assert_allclose(ds["lam"].values, [0.2, 0.3, 0.45])
+    assert ds["done"].values.all() and (ds["runs"].values == 1).all()
+    config = json.loads(ds.attrs["config"])
+    assert config["n"] == 20 and config["d"] == [4, 6, 9]
+    # the member at (λ = 0.45, seed 2) is the data gaussian_problem draws with its seed
+    p = gf.gaussian_problem(20, 9, 3.0, seed=[0, 20, 9, 2])
+    tr = gf.integrate(p, 1e8, saveat=ds["t"].values)
+    np.testing.assert_array_equal(ds["b"].values[2, 0, 2], np.asarray(tr.b))
+    np.testing.assert_array_equal(ds["test_accuracy"].values[2, 0, 2], tr.test_accuracy)
+    assert bool(ds["separable"].values[2, 0, 2]) == gf.separability(p).separable
+    assert isinstance(ds, xr.Dataset)
+
+
+def test_killed_sweep_resumes_to_the_same_result(uninterrupted, tmp_path):
+    path = tmp_path / "killed.nc"
+    cmd = [sys.executable, "-m", "gradflow", "sweep", *ARGS, "--out", str(path)]
+    with open(tmp_path / "stderr.txt", "w") as err, subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=err
+    ) as proc:
+        deadline = time.time() + 300
+        while not path.exists() and time.time() < deadline and proc.poll() is None:
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert path.exists(), (tmp_path / "stderr.txt").read_text()[-2000:]
+    before = gf.load_sweep(path)
+    done_before = int(before["done"].sum())
+    assert 0 < done_before < 12  # killed mid-run, the file is a complete earlier state
+    with pytest.raises(ValueError, match="resume"):
+        gf.sweep(20, [0.2, 0.3, 0.45], 4, 3.0, t_max=1e8, out=path, chunk_size=2,
+                 num_saves=20, progress=False)
+    ds, computed = gf.sweep(20, [0.2, 0.3, 0.45], 4, 3.0, t_max=1e8, out=path, chunk_size=2,
+                            num_saves=20, progress=False, resume=True)
+    assert computed == 12 - done_before  # nothing recomputed
+    assert (ds["runs"].values == 1).all()  # no member computed twice
+    for name in VARS:
+        np.testing.assert_array_equal(ds[name].values, uninterrupted[name].values, err_msg=name)
+
+
+def test_resume_refuses_another_configuration(uninterrupted, tmp_path):
+    path = tmp_path / "x.nc"
+    gf.sweep(20, [0.2], 1, 3.0, t_max=1e8, out=path, num_saves=20, progress=False)
+    with pytest.raises(ValueError, match="configuration"):
+        gf.sweep(20, [0.2], 1, 5.0, t_max=1e8, out=path, num_saves=20, progress=False,
+                 resume=True)
+
+
+def test_plot_command(uninterrupted, tmp_path):
+    path = tmp_path / "s.nc"
+    uninterrupted.to_netcdf(path, engine="h5netcdf")
+    assert main(["plot", str(path), "--out", str(tmp_path / "fig")]) == 0
+    assert (tmp_path / "fig" / "sweep_sigma0.png").stat().st_size > 1000
+
+
+def test_parse_range():
+    assert parse_range("0.3:0.6:0.1") == [0.3, 0.4, 0.5, 0.6]
+    assert parse_range("1,2.5") == [1.0, 2.5]
+    with pytest.raises(ValueError, match="range"):
+        parse_range("0.3:0.6:0")
+    with pytest.raises(ValueError, match="`n`"):
+        gf.sweep(0, [0.2], 1, 1.0, out="never.nc")
