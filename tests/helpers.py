@@ -3,7 +3,7 @@
 import numpy as np
 import scipy.integrate
 import scipy.optimize
-from scipy.special import expit, log_expit
+from scipy.special import log_expit
 
 RTOL_REF = 1e-12
 ATOL_REF = 1e-14

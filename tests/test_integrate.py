@@ -2,10 +2,10 @@ import diffrax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import linf_rel, minimize_ltilde, scipy_log, scipy_physical
 
 import gradflow as gf
 from gradflow import _integrate
-from helpers import linf_rel, minimize_ltilde, scipy_log, scipy_physical
 
 CLOCKS = ["physical", "conformal", "log"]
 T_CHECK = np.array([1e4, 1e8, 1e12])
