@@ -1,0 +1,164 @@
+"""Ensembles: gradflow.ensemble against a Python loop of scipy solve_ivp, side by side.
+
+Realizations of the reduced model at n = 400, d = 190 (λ = 0.475), σ = 3, logistic loss,
+to t = 1e12. gradflow: `ensemble` (log clock, Tsit5, rtol 1e-8; one compiled lax.map),
+compile included, and the same with `batch_size` vmap groups. Peer: a Python loop of
+scipy `solve_ivp` DOP853 on the same equations in numpy (BLAS pinned to one thread), in
+physical time and in log time, at the loosest rtol whose error on the first
+realization is within the gradflow error (matched accuracy; errors against a tight
+reference, Dopri8 rtol 1e-12, max(‖Δw‖∞/‖w‖∞, |Δb|) at t_max). The scipy loop is timed on
+a subset and scaled to the full count. Also: vector-field throughput (evaluations/s and
+GFLOP/s at 4nd flops per evaluation) against the machine's measured matmul peak, and
+the compile time of a first and a second process (JAX's persistent cache).
+
+Run: `python benchmarks/bench_ensemble.py [--members 100] [--devices 4] [--quick]`
+(`--devices 4` re-runs itself with XLA_FLAGS=--xla_force_host_platform_device_count=4.)
+"""
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+if "--devices" in sys.argv:
+    k = sys.argv[sys.argv.index("--devices") + 1]
+    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={k}"
+
+import diffrax  # noqa: E402
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import scipy.integrate  # noqa: E402
+from scipy.special import log_expit  # noqa: E402
+from threadpoolctl import threadpool_limits  # noqa: E402
+
+import gradflow as gf  # noqa: E402
+
+N, D, SIGMA, T_MAX = 400, 190, 3.0, 1e12
+
+
+def scipy_solve(x, clock, rtol):
+    n, d = x.shape
+
+    def f(t, y):
+        u = x @ y[:d] + y[d]
+        g = np.exp(log_expit(-u)) if clock == "physical" else np.exp(-u + log_expit(t + u))
+        return np.append(g @ x / n, g.mean() - (clock == "log"))
+
+    t1 = T_MAX if clock == "physical" else np.log1p(T_MAX)
+    sol = scipy.integrate.solve_ivp(f, (0.0, t1), np.zeros(d + 1), method="DOP853", rtol=rtol,
+                                    atol=rtol * 1e-2)
+    w, c = sol.y[:d, -1], sol.y[d, -1]
+    return w, (c if clock == "physical" else c + t1), sol.nfev
+
+
+def error(w, b, ref):
+    return max(np.max(np.abs(w - ref.w[-1])) / np.max(np.abs(ref.w[-1])), abs(b - ref.b[-1]))
+
+
+def matmul_peak():
+    a = jnp.ones((2000, 2000))
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    t0 = time.perf_counter()
+    for _ in range(5):
+        f(a).block_until_ready()
+    return 5 * 2 * 2000**3 / (time.perf_counter() - t0) / 1e9
+
+
+def compile_times():
+    """First and second process time of one solve with the persistent cache in a fresh
+    folder (compile included)."""
+    code = ("import time; t=time.perf_counter(); import gradflow as gf; "
+            "p=gf.gaussian_problem(400,190,3.0,seed=0); gf.integrate(p,1e12); "
+            "print(time.perf_counter()-t)")
+    with tempfile.TemporaryDirectory() as cache:
+        env = dict(os.environ, GRADFLOW_CACHE_DIR=cache)
+        env.pop("XLA_FLAGS", None)
+        out = [float(subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+                                    text=True, check=True).stdout.split()[-1])
+               for _ in range(2)]
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--members", type=int, default=100)
+    parser.add_argument("--devices", type=int, default=1)
+    parser.add_argument("--scipy-subset", type=int, default=10)
+    parser.add_argument("--quick", action="store_true")
+    args = parser.parse_args()
+    if args.quick:
+        args.members, args.scipy_subset = 8, 2
+    print(f"# {args.members} members, n={N} d={D} σ={SIGMA} t_max={T_MAX:.0e}, "
+          f"JAX devices: {jax.device_count()}")
+    problems = [gf.gaussian_problem(N, D, SIGMA, seed=k) for k in range(args.members)]
+
+    t0 = time.perf_counter()
+    ens = gf.ensemble(problems, T_MAX, saveat=[T_MAX])
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ens = gf.ensemble(problems, T_MAX, saveat=[T_MAX])
+    warm = time.perf_counter() - t0
+    steps = ens.num_steps
+    evals = 6 * int(steps.sum())
+    print(f"gradflow ensemble (lax.map): first {first:.2f} s (compile included), warm "
+          f"{warm:.2f} s; steps per member {steps.min()}–{steps.max()} (sum {steps.sum()}); "
+          f"all successful: {bool(ens.successful.all())}")
+    rows = [("gradflow lax.map", first, warm)]
+    for bs in ([4] if args.quick else [4, 16]):
+        if args.devices > 1:
+            break
+        t0 = time.perf_counter()
+        gf.ensemble(problems, T_MAX, saveat=[T_MAX], batch_size=bs)
+        f1 = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        gf.ensemble(problems, T_MAX, saveat=[T_MAX], batch_size=bs)
+        w1 = time.perf_counter() - t0
+        print(f"gradflow vmap groups of {bs}: first {f1:.2f} s, warm {w1:.2f} s")
+        rows.append((f"gradflow vmap×{bs}", f1, w1))
+    if args.devices > 1:
+        print("(sharded over the forced host devices; they share this machine's cores)")
+        for row in rows:
+            print(f"  {row[0]:>20}: first {row[1]:.2f} s, warm {row[2]:.2f} s")
+        return
+
+    ref = gf.integrate(problems[0], T_MAX, saveat=[T_MAX], rtol=1e-12,
+                       solver=diffrax.Dopri8(), max_steps=100_000)
+    err_gf = error(ens.w[0, -1], ens.b[0, -1], ref)
+    print(f"gradflow error on member 0: {err_gf:.1e}")
+    with threadpool_limits(1):
+        for clock in ["log", "physical"]:
+            chosen = None
+            for rtol in [1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11]:
+                w, b, nfev = scipy_solve(np.asarray(problems[0].x), clock, rtol)
+                err = error(w, b, ref)
+                if err <= max(err_gf, 1e-12) * 1.0:
+                    chosen = rtol
+                    break
+            if chosen is None:
+                print(f"scipy DOP853 {clock}: no rtol matched {err_gf:.1e}")
+                continue
+            t0 = time.perf_counter()
+            nf = 0
+            for p in problems[: args.scipy_subset]:
+                nf += scipy_solve(np.asarray(p.x), clock, chosen)[2]
+            per = (time.perf_counter() - t0) / args.scipy_subset
+            total = per * args.members
+            print(f"scipy DOP853 {clock} time, rtol {chosen:.0e} (error {err:.1e}): "
+                  f"{per:.3f} s/member, {nf / args.scipy_subset:.0f} evals/member → "
+                  f"{total:.1f} s for {args.members}; ratio scipy/gradflow: "
+                  f"{total / first:.1f}× (compile included), {total / warm:.1f}× warm")
+    peak = matmul_peak()
+    gflops = evals * 4 * N * D / warm / 1e9
+    print(f"vector field: ≈{evals} evaluations in {warm:.2f} s = {evals / warm:.3g} evals/s, "
+          f"{gflops:.2f} GFLOP/s; matmul peak {peak:.1f} GFLOP/s ({100 * gflops / peak:.1f}%)")
+    c1, c2 = compile_times()
+    print(f"one process, one solve incl. import and compile: first {c1:.2f} s, second "
+          f"(persistent cache) {c2:.2f} s")
+
+
+if __name__ == "__main__":
+    main()
