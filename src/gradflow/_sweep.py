@@ -151,7 +151,9 @@ def sweep(
     out = Path(out)
     if out.exists():
         if not resume:
-            raise ValueError(f"`out` file {out} exists; pass resume=True (--resume) to continue it.")
+            raise ValueError(
+                f"`out` file {out} exists; pass resume=True (--resume) to continue it."
+            )
         ds = load_sweep(out)
         if json.loads(ds.attrs["config"]) != config:
             raise ValueError(f"`out` file {out} holds a sweep with another configuration: "
