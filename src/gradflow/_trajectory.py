@@ -5,6 +5,7 @@ from typing import Any
 import diffrax
 import equinox as eqx
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from ._problem import Problem
@@ -91,7 +92,20 @@ class Trajectory(eqx.Module):
         return RESULTS[self.result]
 
     def _all_metrics(self):
-        return tuple(np.asarray(m) for m in _metrics(self.problem, self.w, self.b))
+        # Computed once per Trajectory (cached on the instance, outside the pytree), with the
+        # rows padded to a power of two so that few lengths are ever compiled.
+        cached = self.__dict__.get("_metrics_cache")
+        if cached is None:
+            rows = self.t.shape[0]
+            size = 1 << max(0, rows - 1).bit_length()
+            pad = lambda v: jnp.concatenate([v, jnp.repeat(v[-1:], size - rows, axis=0)])
+            if rows == 0:
+                cached = tuple(np.zeros(0) for _ in range(4))
+            else:
+                out = _metrics(self.problem, pad(jnp.asarray(self.w)), pad(jnp.asarray(self.b)))
+                cached = tuple(np.asarray(m)[:rows] for m in out)
+            object.__setattr__(self, "_metrics_cache", cached)
+        return cached
 
     @property
     def train_loss(self) -> np.ndarray:
