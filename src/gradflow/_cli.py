@@ -31,7 +31,7 @@ def _demo(args) -> int:
     ratio = t_test / t_train
     print(f"gradflow demo: n = {problem.n}, d = {problem.d}, λ = d/n = {problem.lam:.4f}, "
           f"σ = {args.sigma:g}, seed = {args.seed}")
-    print(f"  separable from the origin: {sep.separable} (LP value {sep.lp_value:.3g})")
+    print(f"  separable from the origin: {sep.separable} (LP value {sep.lp_value + 0.0:.3g})")
     print(f"  integrated to t = {float(traj.t[-1]):.3g} with {traj.stats['solver']} in "
           f"{traj.stats['clock']} time: {traj.stats['num_accepted_steps']} steps"
           + ("" if traj.successful else f" — {traj.message}"))
