@@ -19,11 +19,11 @@ from jax.sharding import PartitionSpec
 
 from ._flow import ConformalTime, as_clock
 from ._integrate import (
-    DEFAULT_MAX_STEPS,
     DEFAULT_RTOL,
     _check_positive,
     _check_saveat,
     _solve_impl,
+    default_max_steps,
     default_saveat,
     default_solver,
     finish,
@@ -159,7 +159,7 @@ def ensemble(
     atol: float | None = None,
     solver: diffrax.AbstractSolver | None = None,
     saveat=None,
-    max_steps: int = DEFAULT_MAX_STEPS,
+    max_steps: int | None = None,
     batch_size: int = 1,
     devices="all",
 ) -> Ensemble:
@@ -191,6 +191,8 @@ def ensemble(
     first = _member(batched, 0)
     if isinstance(clock, ConformalTime) and not first.fit_bias:
         raise ValueError("clock='conformal' needs a bias (fit_bias=True); use 'log' or 'physical'.")
+    if max_steps is None:
+        max_steps = default_max_steps(clock)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps <= 0:
         raise ValueError(f"`max_steps` must be a positive integer; got {max_steps!r}.")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:

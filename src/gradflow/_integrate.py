@@ -18,7 +18,16 @@ jax.config.update("jax_enable_x64", True)
 #: Number of log-spaced output times used when `saveat` is not given (plus t = 0).
 DEFAULT_NUM_SAVES = 200
 DEFAULT_RTOL = 1e-8
-DEFAULT_MAX_STEPS = 4096
+#: Default step bound (accepted and rejected) for the physical and log clocks: σ = 30 takes
+#: ~30k explicit steps to t = 1e12 (stiffness, `benchmarks/bench_solvers.py`).
+DEFAULT_MAX_STEPS = 65_536
+#: The conformal clock keeps dense output of `max_steps` steps in memory; a lower default.
+CONFORMAL_MAX_STEPS = 8_192
+
+
+def default_max_steps(clock) -> int:
+    """`CONFORMAL_MAX_STEPS` for the conformal clock, else `DEFAULT_MAX_STEPS`."""
+    return CONFORMAL_MAX_STEPS if isinstance(clock, ConformalTime) else DEFAULT_MAX_STEPS
 
 # Incremented each time `_solve` is traced, so tests can check that new data of the same
 # shape does not recompile.
@@ -174,7 +183,7 @@ def integrate(
     atol: float | None = None,
     solver: diffrax.AbstractSolver | None = None,
     saveat=None,
-    max_steps: int = DEFAULT_MAX_STEPS,
+    max_steps: int | None = None,
     throw: bool = True,
 ) -> Trajectory:
     """Solve gradient flow from `y0` up to physical time `t_max` with diffrax.
@@ -194,8 +203,9 @@ def integrate(
     - `solver`: a diffrax solver; default `Tsit5()` (measured, see the README).
     - `saveat`: increasing physical times in $[0, t_{max}]$; default $t = 0$ and 200
       log-spaced times ending at `t_max`.
-    - `max_steps`: bound on solver steps (accepted and rejected); the conformal clock
-      keeps dense output of this many steps in memory.
+    - `max_steps`: bound on solver steps (accepted and rejected); default 65,536 for the
+      physical and log clocks and 8,192 for the conformal clock, which keeps dense output
+      of this many steps in memory.
     - `throw`: if true, a failed solve raises `IntegrationError` (a `RuntimeError`) with
       the partial trajectory attached; if false, the trajectory up to where it got is
       returned with its `result` set.
@@ -216,6 +226,8 @@ def integrate(
     clock = as_clock(clock)
     if isinstance(clock, ConformalTime) and not problem.fit_bias:
         raise ValueError("clock='conformal' needs a bias (fit_bias=True); use 'log' or 'physical'.")
+    if max_steps is None:
+        max_steps = default_max_steps(clock)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps <= 0:
         raise ValueError(f"`max_steps` must be a positive integer; got {max_steps!r}.")
     solver = default_solver() if solver is None else solver
