@@ -33,7 +33,7 @@ import optax
 
 from ._flow import PhysicalTime
 from ._integrate import initial_params
-from ._problem import Params, Problem
+from ._problem import Params, Problem, as_problem
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
 jax.config.update("jax_enable_x64", True)
@@ -350,8 +350,7 @@ def descend(
     identity, so each new `optax.sgd(lr)` object compiles anew). Cannot itself be
     jitted (it validates and probes on the host).
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"`problem` must be a gradflow.Problem; got {type(problem).__name__}.")
+    problem = as_problem(problem)
     steps = _check_steps(steps)
     optimizer, number_lr = _check_optimizer(optimizer)
     ks = _check_record(record, steps)

@@ -29,7 +29,7 @@ from ._integrate import (
     finish,
     initial_params,
 )
-from ._problem import Problem
+from ._problem import Problem, as_problem
 from ._trajectory import RESULTS, Trajectory
 
 
@@ -39,7 +39,7 @@ def stack_problems(problems) -> Problem:
 
     **Raises:** `ValueError` for an empty list, a non-`Problem`, or mismatched structure.
     """
-    problems = list(problems)
+    problems = [p if isinstance(p, Problem) else as_problem(p) for p in problems]
     if not problems:
         raise ValueError("`problems` is empty.")
     for k, p in enumerate(problems):

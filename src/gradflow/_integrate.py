@@ -10,7 +10,7 @@ import numpy as np
 import optimistix as optx
 
 from ._flow import AbstractClock, ConformalTime, as_clock
-from ._problem import Params, Problem
+from ._problem import Params, Problem, as_problem
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
 jax.config.update("jax_enable_x64", True)
@@ -218,8 +218,7 @@ def integrate(
     Compiled once per problem shape, clock, solver and `max_steps`: new data of the same
     shape, new tolerances, `t_max` or `y0` reuse the compiled solve.
     """
-    if not isinstance(problem, Problem):
-        raise ValueError(f"`problem` must be a gradflow.Problem; got {type(problem).__name__}.")
+    problem = as_problem(problem)
     t_max = _check_positive("t_max", t_max)
     rtol = _check_positive("rtol", rtol)
     atol = rtol * 1e-2 if atol is None else _check_positive("atol", atol)

@@ -273,6 +273,23 @@ def _mean_loss(loss: AbstractLoss, m):
     return jnp.exp(jax.nn.logsumexp(loss.log_value(m)) - jnp.log(m.shape[0]))
 
 
+def as_problem(problem) -> Problem:
+    """The `Problem` behind `problem`: itself, or the `.problem` of a model object that
+    carries one (e.g. `TwoPointModel`), so such models are accepted wherever a `Problem` is.
+
+    **Raises:** `ValueError` (naming `problem`) for anything else.
+    """
+    if isinstance(problem, Problem):
+        return problem
+    inner = getattr(problem, "problem", None)
+    if isinstance(inner, Problem):
+        return inner
+    raise ValueError(
+        f"`problem` must be a gradflow.Problem (or a model with a `.problem`, such as "
+        f"TwoPointModel); got {type(problem).__name__}."
+    )
+
+
 # --------------------------------------------------------------------------- generators
 
 

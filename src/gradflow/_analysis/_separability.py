@@ -29,7 +29,7 @@ import numpy as np
 import scipy.optimize
 import scipy.special
 
-from .._problem import Problem
+from .._problem import Problem, as_problem
 
 #: Relative threshold on the LP value $\gamma^*/\max_i\|z_i\|$ above which data count as
 #: separable (HiGHS's feasibility tolerance is 1e-7 absolute on unit-scale rows).
@@ -76,11 +76,7 @@ class Separability(eqx.Module):
 
 
 def _check_problem(problem) -> Problem:
-    if not isinstance(problem, Problem):
-        raise ValueError(
-            f"`problem` must be a gradflow.Problem; got {type(problem).__name__}."
-        )
-    return problem
+    return as_problem(problem)
 
 
 def points(problem: Problem, extended: bool = False) -> np.ndarray:
