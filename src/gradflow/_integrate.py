@@ -10,7 +10,7 @@ import numpy as np
 import optimistix as optx
 
 from ._flow import AbstractClock, ConformalTime, as_clock
-from ._problem import Params, Problem, as_problem
+from ._problem import Params, Problem, _positive, as_problem
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
 jax.config.update("jax_enable_x64", True)
@@ -45,14 +45,7 @@ def default_saveat(t_max: float, num: int = DEFAULT_NUM_SAVES) -> np.ndarray:
     return np.concatenate([[0.0], np.geomspace(lo, t_max, num)])
 
 
-def _check_positive(name, value):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a positive number; got {value!r}.") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"`{name}` must be positive and finite; got {value!r}.")
-    return v
+_check_positive = _positive  # one validator for positive finite numbers, shared
 
 
 def initial_params(problem: Problem, y0) -> Params:

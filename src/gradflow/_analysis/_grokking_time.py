@@ -26,7 +26,7 @@ import optimistix as optx
 
 from .._flow import LogTime
 from .._integrate import initial_params
-from .._problem import Params, Problem
+from .._problem import Params, Problem, _positive
 from .._trajectory import RESULTS, IntegrationError
 from ._fixed_point import AnalysisResults, fixed_point
 from ._one_dim import as_problem
@@ -270,16 +270,6 @@ def _initial_values(problem, thr, state0):
 
 
 # --------------------------------------------------------------------------- validation
-
-
-def _positive(name, value):
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a positive number; got {value!r}.") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"`{name}` must be positive and finite; got {value!r}.")
-    return v
 
 
 def _check_thresholds(eps, log_eps, timing_accuracy: bool) -> np.ndarray:
