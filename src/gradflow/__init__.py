@@ -5,10 +5,56 @@ log time, following Beck, Levi & Bar-Sinai, "Grokking at the Edge of Linear
 Separability" (ICML 2025).
 """
 
-import jax as _jax
+from ._config import configure as _configure
 
-_jax.config.update("jax_enable_x64", True)
+_configure()
 
+from ._analysis._asymptotics import Asymptotics as Asymptotics
+from ._analysis._asymptotics import asymptotics as asymptotics
+from ._analysis._bifurcation import Bifurcation as Bifurcation
+from ._analysis._bifurcation import BifurcationPoint as BifurcationPoint
+from ._analysis._bifurcation import DivergenceLaw as DivergenceLaw
+from ._analysis._bifurcation import bifurcation as bifurcation
+from ._analysis._bifurcation import critical_point as critical_point
+from ._analysis._bifurcation import divergence_law as divergence_law
+from ._analysis._bifurcation import extrapolate as extrapolate
+from ._analysis._fixed_point import AnalysisResults as AnalysisResults
+from ._analysis._fixed_point import FixedPoint as FixedPoint
+from ._analysis._fixed_point import fixed_point as fixed_point
+from ._analysis._grokking_time import GrokkingPrediction as GrokkingPrediction
+from ._analysis._grokking_time import GrokkingTime as GrokkingTime
+from ._analysis._grokking_time import grokking_prediction as grokking_prediction
+from ._analysis._grokking_time import grokking_time as grokking_time
+from ._analysis._large_n import CGMTFixedPoint as CGMTFixedPoint
+from ._analysis._large_n import cgmt_fixed_point as cgmt_fixed_point
+from ._analysis._large_n import cgmt_norm as cgmt_norm
+from ._analysis._large_n import gardner_margin as gardner_margin
+from ._analysis._large_n import limiting_accuracy as limiting_accuracy
+from ._analysis._one_dim import TwoPointFixedPoints as TwoPointFixedPoints
+from ._analysis._one_dim import TwoPointModel as TwoPointModel
+from ._analysis._one_dim import TwoPointSolution as TwoPointSolution
+from ._analysis._separability import Separability as Separability
+from ._analysis._separability import log_wendel as log_wendel
+from ._analysis._separability import separability as separability
+from ._analysis._separability import wendel as wendel
+from ._analysis._slowing_down import PowerLaw as PowerLaw
+from ._analysis._slowing_down import Relaxation as Relaxation
+from ._analysis._slowing_down import SlowingDown as SlowingDown
+from ._analysis._slowing_down import fit_power_law as fit_power_law
+from ._analysis._slowing_down import relaxation as relaxation
+from ._analysis._slowing_down import slowing_down as slowing_down
+from ._analysis._stability import LotkaVolterra as LotkaVolterra
+from ._analysis._stability import LVState as LVState
+from ._analysis._stability import Stability as Stability
+from ._analysis._stability import lotka_volterra as lotka_volterra
+from ._analysis._stability import stability as stability
+from ._descend import Comparison as Comparison
+from ._descend import compare as compare
+from ._descend import descend as descend
+from ._descend import descent_bound as descent_bound
+from ._ensemble import Ensemble as Ensemble
+from ._ensemble import ensemble as ensemble
+from ._ensemble import stack_problems as stack_problems
 from ._flow import AbstractClock as AbstractClock
 from ._flow import ConformalTime as ConformalTime
 from ._flow import LogTime as LogTime
@@ -22,9 +68,12 @@ from ._problem import GaussianPopulation as GaussianPopulation
 from ._problem import Params as Params
 from ._problem import Problem as Problem
 from ._problem import TwoGaussianPopulation as TwoGaussianPopulation
+from ._problem import as_problem as as_problem
 from ._problem import gaussian_problem as gaussian_problem
 from ._problem import reduced_problem as reduced_problem
 from ._problem import two_gaussian_problem as two_gaussian_problem
+from ._sweep import load_sweep as load_sweep
+from ._sweep import sweep as sweep
 from ._trajectory import RESULTS as RESULTS
 from ._trajectory import IntegrationError as IntegrationError
 from ._trajectory import Trajectory as Trajectory
