@@ -110,7 +110,6 @@ def test_n400_sweep_oracle():
 
 
 def test_plot(diagram):
-    pytest.importorskip("matplotlib")
     import matplotlib
 
     matplotlib.use("Agg")

@@ -91,21 +91,6 @@ def test_svm_dual_equals_hull_distance(separable):
     assert np.linalg.norm(z.T @ res.x) == pytest.approx(s.margin, rel=1e-7)
 
 
-def test_qp_against_osqp(separable):
-    osqp = pytest.importorskip("osqp")
-    import scipy.sparse
-
-    problem, s = separable
-    z = np.asarray(problem.z)
-    n, d = z.shape
-    solver = osqp.OSQP()
-    solver.setup(scipy.sparse.identity(d, format="csc"), np.zeros(d), scipy.sparse.csc_matrix(z),
-                 np.ones(n), np.full(n, np.inf), verbose=False, polishing=True,
-                 eps_abs=1e-10, eps_rel=1e-10, max_iter=100_000)
-    res = solver.solve(raise_error=False)
-    assert 1.0 / np.linalg.norm(res.x) == pytest.approx(s.margin, rel=1e-8)
-
-
 def test_inseparable_certificate():
     problem = gf.gaussian_problem(60, 15, 2.0, seed=3)
     s = separability(problem)
