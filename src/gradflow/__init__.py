@@ -55,6 +55,12 @@ from ._descend import descent_bound as descent_bound
 from ._ensemble import Ensemble as Ensemble
 from ._ensemble import ensemble as ensemble
 from ._ensemble import stack_problems as stack_problems
+from ._extensions import MixturePopulation as MixturePopulation
+from ._extensions import PowerLawPopulation as PowerLawPopulation
+from ._extensions import ThresholdPopulation as ThresholdPopulation
+from ._extensions import mixture_problem as mixture_problem
+from ._extensions import powerlaw_problem as powerlaw_problem
+from ._extensions import threshold_problem as threshold_problem
 from ._flow import AbstractClock as AbstractClock
 from ._flow import ConformalTime as ConformalTime
 from ._flow import LogTime as LogTime

@@ -72,6 +72,16 @@ def _plot(args) -> int:
     return 0
 
 
+def _figure(args) -> int:
+    from gradflow._figures import MissingExampleError, figure_command
+
+    try:
+        return figure_command(args.name, args.out, quick=args.quick, list_only=args.list)
+    except MissingExampleError as err:
+        print(f"gradflow: error: {err}", file=sys.stderr)
+        return 1
+
+
 def main(argv=None) -> int:
     """Entry point of the `gradflow` console script; returns the exit status."""
     parser = argparse.ArgumentParser(prog="gradflow", description=__doc__)
@@ -105,6 +115,13 @@ def main(argv=None) -> int:
     pl.add_argument("results", help="a file written by `gradflow sweep`")
     pl.add_argument("--out", default=None, help="folder (default: next to the file)")
     pl.set_defaults(func=_plot)
+
+    fg = sub.add_parser("figure", help="reproduce a figure of the paper (see --list)")
+    fg.add_argument("name", nargs="?", help="figure name, e.g. fig1, or `all`")
+    fg.add_argument("--list", action="store_true", help="list the figures and exit")
+    fg.add_argument("--out", default="figures", help="output folder (default: figures)")
+    fg.add_argument("--quick", action="store_true", help="small smoke-test size")
+    fg.set_defaults(func=_figure)
     args = parser.parse_args(argv)
     try:
         return args.func(args)

@@ -4,6 +4,9 @@
 
 import numpy as np
 
+from ._figures import figure_names as figure_names
+from ._figures import make_figure as make_figure
+from ._plots._bifurcation import plot_bifurcation as plot_bifurcation
 from ._trajectory import Trajectory
 
 

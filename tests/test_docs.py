@@ -1,0 +1,149 @@
+"""The documentation site builds in strict mode (any warning fails), documents every
+public name, and every public name has a docstring with its arguments, returns and
+raises (STYLE.md: Markdown `**Arguments:**`, `**Returns:**`, `**Raises:**`)."""
+
+import dataclasses
+import inspect
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import types
+from pathlib import Path
+
+import pytest
+
+import gradflow
+import gradflow.plotting
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+
+
+def _public_names() -> dict:
+    names = {}
+    for name, obj in vars(gradflow).items():
+        if not name.startswith("_") and not isinstance(obj, types.ModuleType):
+            names[f"gradflow.{name}"] = obj
+    for name, obj in vars(gradflow.plotting).items():
+        if (not name.startswith("_") and callable(obj) and obj is not gradflow.Trajectory
+                and getattr(obj, "__module__", "").startswith("gradflow")):
+            names[f"gradflow.plotting.{name}"] = obj
+    return names
+
+
+PUBLIC = _public_names()
+
+# Docstring gaps in modules this test does not own (reported; fixing one turns its xfail
+# into an xpass, which is fine: the marker is not strict).
+KNOWN_GAPS = {
+    "gradflow.stack_problems": "Arguments, Returns",
+    "gradflow.GaussianPopulation": "Arguments/Fields",
+    "gradflow.Params": "Arguments/Fields",
+    "gradflow.TwoGaussianPopulation": "Arguments/Fields",
+    "gradflow.reduced_problem": "Arguments, Returns",
+    "gradflow.two_gaussian_problem": "Raises",
+    "gradflow.load_sweep": "Arguments, Returns",
+    "gradflow.descent_bound": "Arguments",
+    "gradflow.critical_point": "Arguments, Returns",
+    "gradflow.divergence_law": "Arguments, Returns",
+    "gradflow.extrapolate": "Returns",
+    "gradflow.cgmt_norm": "Arguments, Returns",
+    "gradflow.limiting_accuracy": "Arguments, Returns",
+    "gradflow.as_problem": "Arguments, Returns",
+}
+
+_ARGS = re.compile(r"\*\*Arguments[:*]")
+_FIELDS = re.compile(r"\*\*(Arguments|Fields)\b")
+_RETURNS = re.compile(r"\*\*Returns[:*]")
+_RAISES = re.compile(r"\*\*Raises[:*]")
+
+
+def docstring_gaps(name: str, obj) -> list[str]:
+    """What the docstring of a public name lacks: the docstring itself; for classes
+    with fields or constructor arguments, `**Arguments:**` or `**Fields:**`; for
+    functions with parameters `**Arguments:**`, with a `return value` `**Returns:**`, and
+    with a `raise` in their body `**Raises:**`. Exceptions, result enumerations and
+    abstract bases need a docstring only."""
+    doc = inspect.getdoc(obj) or ""
+    if not doc.strip():
+        return ["docstring"]
+    if inspect.isclass(obj):
+        short = name.rsplit(".", 1)[-1]
+        if issubclass(obj, BaseException) or short.endswith("RESULTS") or \
+                short.endswith("Results") or short.startswith("Abstract"):
+            return []
+        fields = dataclasses.fields(obj) if dataclasses.is_dataclass(obj) else ()
+        try:
+            params = inspect.signature(obj).parameters
+        except (TypeError, ValueError):
+            params = {}
+        return ["Arguments/Fields"] if (fields or params) and not _FIELDS.search(doc) else []
+    fn = inspect.unwrap(obj)
+    gaps = []
+    try:
+        params = inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        params = {}
+    if params and not _ARGS.search(doc):
+        gaps.append("Arguments")
+    try:
+        source = textwrap.dedent(inspect.getsource(fn))
+    except (OSError, TypeError):
+        source = ""
+    if re.search(r"^\s+return\s+\S", source, re.M) and not _RETURNS.search(doc):
+        gaps.append("Returns")
+    if re.search(r"^\s+raise\s+\w", source, re.M) and not _RAISES.search(doc):
+        gaps.append("Raises")
+    return gaps
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param(n, marks=pytest.mark.xfail(reason=f"known gap: {KNOWN_GAPS[n]}",
+                                             strict=False))
+     if n in KNOWN_GAPS else n for n in PUBLIC],
+)
+def test_public_docstring_is_complete(name):
+    gaps = docstring_gaps(name, PUBLIC[name])
+    assert not gaps, f"{name}: the docstring lacks {', '.join(gaps)}"
+
+
+def test_every_public_name_is_in_the_api_reference():
+    text = "\n".join(p.read_text() for p in (DOCS / "api").glob("*.md"))
+    documented = set(re.findall(r"^::: (gradflow[\w.]*)\s*$", text, re.M))
+    missing = sorted(set(PUBLIC) - documented)
+    assert not missing, f"add `::: NAME` to a page of docs/api/ for: {missing}"
+    unknown = sorted(documented - set(PUBLIC))
+    assert not unknown, f"docs/api/ documents names that are not public: {unknown}"
+
+
+def test_gallery_shows_every_figure_with_its_command():
+    from gradflow._figures import figure_names
+
+    gallery = (DOCS / "gallery.md").read_text()
+    for name in figure_names():
+        assert f"gradflow figure {name}" in gallery, name
+        png = DOCS / "gallery" / f"{name}.png"
+        assert png.is_file(), png
+        assert png.stat().st_size < 350_000, (png, png.stat().st_size)
+        assert f"gallery/{name}.png" in gallery, name
+
+
+def test_docs_build_strict(tmp_path):
+    env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
+    res = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
+         str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
+    )
+    log = res.stdout + res.stderr
+    assert res.returncode == 0, log[-5000:]
+    assert "WARNING" not in log, log[-5000:]
+    site = tmp_path / "site"
+    for page in ("index.html", "tutorial/index.html", "gallery/index.html",
+                 "integration/index.html", "api/problems/index.html"):
+        assert (site / page).is_file(), page
+    api = (site / "api" / "problems" / "index.html").read_text()
+    assert "threshold_problem" in api and "Genz" in api  # rendered from the docstrings
