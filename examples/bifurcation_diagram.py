@@ -64,8 +64,9 @@ def main(argv=None):
     lam_c = np.array([0.3, 0.4, 0.45, 0.48, 0.49])
     r = np.array([gf.cgmt_norm(lam) for lam in lam_c])
     nu_local = -np.diff(np.log(r)) / np.diff(np.log(0.5 - lam_c))
-    print("CGMT ‖w̃*‖ at λ = " + ", ".join(f"{lam:g}: {v:.3f}" for lam, v in zip(lam_c, r))
-          + "; local exponents " + ", ".join(f"{v:.2f}" for v in nu_local))
+    values = ", ".join(f"{lam:g}: {v:.3f}" for lam, v in zip(lam_c, r, strict=True))
+    print(f"CGMT ‖w̃*‖ at λ = {values}; local exponents "
+          + ", ".join(f"{v:.2f}" for v in nu_local))
 
     import matplotlib
 
@@ -74,14 +75,14 @@ def main(argv=None):
 
     fig, axes = plt.subplots(1, 3, figsize=(15, 4.2), constrained_layout=True)
     ax = axes[0]
-    for n, bif in zip(ns, bifs):
+    for n, bif in zip(ns, bifs, strict=True):
         ax.plot(bif.lam, bif.p_sep, "o", ms=3, label=f"n={n}")
         ax.plot(bif.lam, bif.wendel, "k-", lw=0.6)
     ax.set(xlabel="λ = d/n", ylabel="fraction separable (lines: Wendel)")
     ax.legend(fontsize=8)
     ax = axes[1]
     grid = np.linspace(0.3, 0.499, 60)
-    for n, bif in zip(ns, bifs):
+    for n, bif in zip(ns, bifs, strict=True):
         ok = bif.lam < 0.5
         ax.loglog(0.5 - bif.lam[ok], bif.norm_median[ok], "o-", ms=3, label=f"n={n} (median)")
     ax.loglog(0.5 - grid, [gf.cgmt_norm(v) for v in grid], "k--", label="CGMT, n → ∞")
@@ -92,7 +93,7 @@ def main(argv=None):
     x = np.asarray(ns, dtype=float) ** -0.5
     for name, pts, mk in [("P_sep = 1/2", pts_p, "o"), ("‖w̃*‖⁻² → 0", pts_d, "s")]:
         ax.errorbar(x, [p.lam for p in pts], [p.precision for p in pts], fmt=mk, label=name)
-    for name, ext in summary.items():
+    for ext in summary.values():
         ax.errorbar([0.0], [ext.lam], [ext.precision], fmt="k*", ms=8)
     ax.axhline(0.5, color="gray", lw=0.5)
     ax.set(xlabel="n^(−1/2)", ylabel="λ_c(n)", title="stars: extrapolated λ_c(∞)")
