@@ -37,22 +37,7 @@ PUBLIC = _public_names()
 
 # Docstring gaps in modules this test does not own (reported; fixing one turns its xfail
 # into an xpass, which is fine: the marker is not strict).
-KNOWN_GAPS = {
-    "gradflow.stack_problems": "Arguments, Returns",
-    "gradflow.GaussianPopulation": "Arguments/Fields",
-    "gradflow.Params": "Arguments/Fields",
-    "gradflow.TwoGaussianPopulation": "Arguments/Fields",
-    "gradflow.reduced_problem": "Arguments, Returns",
-    "gradflow.two_gaussian_problem": "Raises",
-    "gradflow.load_sweep": "Arguments, Returns",
-    "gradflow.descent_bound": "Arguments",
-    "gradflow.critical_point": "Arguments, Returns",
-    "gradflow.divergence_law": "Arguments, Returns",
-    "gradflow.extrapolate": "Returns",
-    "gradflow.cgmt_norm": "Arguments, Returns",
-    "gradflow.limiting_accuracy": "Arguments, Returns",
-    "gradflow.as_problem": "Arguments, Returns",
-}
+KNOWN_GAPS: dict = {}
 
 _ARGS = re.compile(r"\*\*Arguments[:*]")
 _FIELDS = re.compile(r"\*\*(Arguments|Fields)\b")

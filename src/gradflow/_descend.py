@@ -257,6 +257,8 @@ def descent_bound(problem: Problem) -> float:
     GD with $\\eta$ below this bound decreases the loss at every step. The exponential loss
     has no global bound (its Hessian grows like $e^{-b}$).
 
+    **Arguments:** `problem`, a `Problem`.
+
     **Returns:** the bound as a float (computed on the host, exact eigenvalue).
     """
     xh = np.asarray(problem.z)

@@ -37,6 +37,10 @@ def stack_problems(problems) -> Problem:
     """Stack problems of one shape (and the same loss, population type and bias setting)
     into one `Problem` whose array leaves have a leading `members` axis.
 
+    **Arguments:** `problems`, a list of `Problem`s (or models with a `.problem`).
+
+    **Returns:** one `Problem` with a leading `members` axis on every array.
+
     **Raises:** `ValueError` for an empty list, a non-`Problem`, or mismatched structure.
     """
     problems = [p if isinstance(p, Problem) else as_problem(p) for p in problems]

@@ -21,7 +21,10 @@ jax.config.update("jax_enable_x64", True)
 
 
 class Params(eqx.Module):
-    """Model parameters: weights `w` (shape `(d,)`) and bias `b` (scalar)."""
+    """Model parameters.
+
+    **Fields:** `w`, the weights (shape `(d,)`); `b`, the bias (scalar).
+    """
 
     w: Weights
     b: Scalar
@@ -56,6 +59,8 @@ class GaussianPopulation(AbstractPopulation):
     """The paper's reduced model: $x \\sim \\mathcal N(0, \\sigma^2 I_d)$, label $+1$.
 
     The margin is $\\mathcal N(b, \\sigma^2\\|w\\|^2)$ (MATH.md §4, Eqs. 3–4).
+
+    **Arguments:** `sigma > 0`, the standard deviation of each input coordinate.
     """
 
     sigma: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
@@ -71,6 +76,8 @@ class TwoGaussianPopulation(AbstractPopulation):
     $\\xi_0 \\sim \\mathcal N(0, \\sigma_A^2)$, $\\xi_\\perp \\sim \\mathcal N(0, \\sigma_B^2 I_d)$.
     The margin $yW\\cdot X$ has mean $\\mu W_0$ and variance
     $\\sigma_A^2W_0^2 + \\sigma_B^2\\|W_\\perp\\|^2$ (the bias `b` is not part of this model).
+
+    **Arguments:** `mu` ($\\mu$), `sigma_a` ($\\sigma_A$), `sigma_b` ($\\sigma_B$).
     """
 
     mu: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
@@ -277,6 +284,10 @@ def as_problem(problem) -> Problem:
     """The `Problem` behind `problem`: itself, or the `.problem` of a model object that
     carries one (e.g. `TwoPointModel`), so such models are accepted wherever a `Problem` is.
 
+    **Arguments:** `problem`, a `Problem` or an object with a `.problem`.
+
+    **Returns:** the `Problem`.
+
     **Raises:** `ValueError` (naming `problem`) for anything else.
     """
     if isinstance(problem, Problem):
@@ -337,6 +348,8 @@ def two_gaussian_problem(
 
     **Returns:** a `Problem` with `fit_bias=False`, data of shape `(n, d + 1)` and a
     `TwoGaussianPopulation`.
+
+    **Raises:** `ValueError` for non-positive sizes, `mu` or `sigma_b`, or `sigma_a < 0`.
     """
     n = _positive_int("n", n)
     d = _positive_int("d", d)
@@ -358,6 +371,10 @@ def reduced_problem(problem: Problem) -> Problem:
 
     Uses MATH.md §1: $x = z/\\mu$ with $z = (yX)_\\perp$, $\\sigma = \\sigma_B/\\mu$. A
     trajectory $(W_0, W_\\perp)(t)$ of the full model equals $(b, w)(\\mu^2 t)/\\mu$.
+
+    **Arguments:** `problem`, from `two_gaussian_problem(..., sigma_a=0)`.
+
+    **Returns:** the reduced-model `Problem` (labels +1, `GaussianPopulation`).
 
     **Raises:** `ValueError` unless `problem` has a `TwoGaussianPopulation` with `sigma_a == 0`.
     """

@@ -93,7 +93,12 @@ def _write_atomic(ds, path: Path):
 
 
 def load_sweep(path):
-    """Open a sweep file as an `xarray.Dataset` (loaded into memory; no pickle involved)."""
+    """Open a sweep file as an `xarray.Dataset` (loaded into memory; no pickle involved).
+
+    **Arguments:** `path`, a file written by `sweep` / `gradflow sweep`.
+
+    **Returns:** the `xarray.Dataset` (see the module docstring for its variables).
+    """
     import xarray as xr
 
     with xr.open_dataset(path, engine="h5netcdf") as ds:

@@ -284,6 +284,10 @@ def critical_point(bif: Bifurcation, *, method: str = "p_sep") -> BifurcationPoi
     - `"h1"`: $\\tilde h_1 = A(\\lambda_c-\\lambda)^\\kappa$ (median), nonlinear least squares
       in logs; the exponent is in `extra`.
 
+    **Arguments:** `bif`, a `Bifurcation`; `method`, one of the three above.
+
+    **Returns:** a `BifurcationPoint` (estimate, standard error, interval, status).
+
     **Raises:** `ValueError` for an unknown `method`.
     """
     lam = bif.lam
@@ -354,6 +358,8 @@ def extrapolate(points, ns, *, exponent: float = 0.5) -> BifurcationPoint:
 
     **Arguments:** `points`: `BifurcationPoint`s; `ns`: their $n$; `exponent`: $\\omega$.
 
+    **Returns:** a `BifurcationPoint` with `method="extrapolated"`; `extra` holds the slope.
+
     **Raises:** `ValueError` for fewer than two usable points or mismatched lengths.
     """
     ns = np.asarray(ns, dtype=float)
@@ -396,6 +402,10 @@ def divergence_law(bif: Bifurcation, *, lam_min: float = 0.3, lam_max: float | N
 
     Uses $\\lambda\\in[$`lam_min`, `lam_max`$]$; by default `lam_max` $= \\frac12 -
     2/\\sqrt n$, outside the finite-size window (MATH.md §15.5).
+
+    **Arguments:** `bif`, a `Bifurcation`; `lam_min`, `lam_max`: the fitted range of $\\lambda$.
+
+    **Returns:** a `DivergenceLaw`.
 
     **Raises:** `ValueError` if fewer than 3 usable $\\lambda$ remain.
     """

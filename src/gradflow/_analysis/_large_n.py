@@ -144,6 +144,10 @@ def cgmt_norm(lam):
     """$r(\\lambda) = \\|\\tilde w^*\\|$ of the CGMT prediction, scalar or array of
     $\\lambda\\in(0, \\frac12)$ (see `cgmt_fixed_point`).
 
+    **Arguments:** `lam`, a scalar or array of $\\lambda$.
+
+    **Returns:** $r$ as a float, or an array shaped like `lam`.
+
     **Raises:** `ValueError` for $\\lambda$ outside $(0, \\frac12 - 10^{-7}]$.
     """
     arr = _check_lambda("lam", lam, 0.0, 0.5)
@@ -155,6 +159,10 @@ def limiting_accuracy(lam, sigma: float):
     """Large-$n$ limiting test accuracy $A_\\infty(\\lambda)$ (MATH.md §7).
 
     $1$ for $\\lambda \\le \\frac12$, $\\Phi(1/(\\sigma^2\\gamma_z(\\lambda)))$ above.
+
+    **Arguments:** `lam`, a scalar or array of $\\lambda > 0$; `sigma > 0`.
+
+    **Returns:** $A_\\infty$ as a float, or an array shaped like `lam`.
 
     **Raises:** `ValueError` for $\\lambda \\le 0$ or $\\sigma \\le 0$.
     """
