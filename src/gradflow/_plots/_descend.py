@@ -330,3 +330,54 @@ def save_figure(fig: Figure, out_dir, name: str, *, formats=("png", "pdf")) -> l
         fig.savefig(path, dpi=130 if fmt == "png" else None)
         paths.append(path)
     return paths
+
+
+def _grokking_summary(traj: Trajectory) -> dict:
+    tl = np.asarray(traj.test_loss)
+    return dict(
+        t_train_acc_1=traj.first_time("train_accuracy", 1.0),
+        t_test_acc_099=crossing_time(traj, "test_accuracy", 0.99),
+        test_loss_peak=float(tl.max()),
+        t_test_loss_peak=float(np.asarray(traj.t)[np.argmax(tl)]),
+        final_test_accuracy=float(traj.test_accuracy[-1]),
+        t_end=float(traj.t[-1]),
+    )
+
+
+def grokking_example(name: str, cfg: dict, *, sigma: float, lambdas, loss: str, title: str,
+                     out) -> dict:
+    """The shared driver of `examples/grokking_curves.py` and `examples/exponential_loss.py`:
+    for each λ, gradient flow and GD on one Gaussian draw, one `grokking_figure`, a printed
+    table, and the numbers returned.
+
+    **Arguments:** `name` (file stem and label); `cfg` with `n`, `seed`, `lr`, `steps`,
+    `t_flow`, `records`; `sigma`; `lambdas`; `loss`; `title`; `out` (folder).
+
+    **Returns:** `dict(summary=..., paths=...)`.
+    """
+    import time
+
+    import gradflow as gf
+
+    start = time.perf_counter()
+    runs, summary = [], {}
+    for lam in lambdas:
+        d = int(round(lam * cfg["n"]))
+        problem = gf.gaussian_problem(cfg["n"], d, sigma, seed=cfg["seed"], loss=loss)
+        flow = gf.integrate(problem, cfg["t_flow"])
+        gd = gf.descend(problem, cfg["lr"], cfg["steps"], record=cfg["records"])
+        runs.append((f"$\\lambda = {lam}$ (d = {d})", flow, gd))
+        summary[lam] = dict(flow=_grokking_summary(flow), gd=_grokking_summary(gd))
+    paths = save_figure(grokking_figure(runs, title=title), out, name)
+    print(f"{name}: n={cfg['n']}, sigma={sigma}, GD lr={cfg['lr']}, "
+          f"{cfg['steps']} steps; flow to t={cfg['t_flow']:g}")
+    print(f"{'lambda':>7} {'run':>4} {'t(train acc=1)':>15} {'t(test acc>=.99)':>17} "
+          f"{'test loss peak (t)':>22} {'final test acc':>15}")
+    for lam, s in summary.items():
+        for kind in ("flow", "gd"):
+            r = s[kind]
+            print(f"{lam:>7} {kind:>4} {r['t_train_acc_1']:>15.4g} {r['t_test_acc_099']:>17.4g} "
+                  f"{r['test_loss_peak']:>11.4g} ({r['t_test_loss_peak']:.3g}) "
+                  f"{r['final_test_accuracy']:>15.4f}")
+    print(f"wrote {', '.join(str(p) for p in paths)} in {time.perf_counter() - start:.1f} s")
+    return dict(summary=summary, paths=paths)
