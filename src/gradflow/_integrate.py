@@ -9,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._flow import AbstractClock, ConformalTime, as_clock
+from ._flow import AbstractClock, ConformalTime, PhysicalTime, as_clock
 from ._problem import Params, Problem, _positive, as_problem
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
@@ -142,7 +142,7 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
         clock_last = clock_last[0]
         t_last, params_last = clock.physical(clock_last, jax.tree.map(lambda v: v[0], ys_last))
     # Is the state, or its vector field, non-finite at the last point reached?
-    field_last = PhysicalField(problem, params_last)
+    field_last = _state_and_field(problem, params_last)
     finite = jnp.all(jnp.isfinite(field_last)) & jnp.isfinite(t_last)
     ok = (sol.result == diffrax.RESULTS.successful) | (sol.result == diffrax.RESULTS.event_occurred)
     result = RESULTS.where(ok, RESULTS.successful, RESULTS.promote(sol.result))
@@ -158,10 +158,8 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
 _solve = eqx.filter_jit(_solve_impl)
 
 
-def PhysicalField(problem: Problem, params: Params):
+def _state_and_field(problem: Problem, params: Params):
     """The state and physical-time vector field at `params`, flattened (for finiteness)."""
-    from ._flow import PhysicalTime
-
     f = PhysicalTime().vector_field(0.0, params, problem)
     return jnp.concatenate([params.w, params.b[None], f.w, f.b[None]])
 
