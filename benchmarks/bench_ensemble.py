@@ -1,18 +1,20 @@
 """Ensembles: gradflow.ensemble against a Python loop of scipy solve_ivp, side by side.
 
-Realizations of the reduced model at n = 400, d = 190 (λ = 0.475), σ = 3, logistic loss,
-to t = 1e12. gradflow: `ensemble` (log clock, Tsit5, rtol 1e-8; one compiled lax.map),
-compile included, and the same with `batch_size` vmap groups. Peer: a Python loop of
-scipy `solve_ivp` DOP853 on the same equations in numpy (BLAS pinned to one thread), in
-physical time and in log time, at the loosest rtol whose error on the first
-realization is within the gradflow error (matched accuracy; errors against a tight
-reference, Dopri8 rtol 1e-12, max(‖Δw‖∞/‖w‖∞, |Δb|) at t_max). The scipy loop is timed on
-a subset and scaled to the full count. Also: vector-field throughput (evaluations/s and
-GFLOP/s at 4nd flops per evaluation) against the machine's measured matmul peak, and
-the compile time of a first and a second process (JAX's persistent cache).
+Realizations of Gaussian data at n = 400, d = 190 (λ = 0.475), σ = 3, logistic loss,
+to t = 1e12. gradflow: `ensemble` (log clock, Tsit5, rtol 1e-8; one compiled lax.map)
+on one device, sharded over `--devices` CPU devices (default: one per core; JAX's
+`jax_num_cpu_devices`, the same as XLA's forced host device count), and in vmap groups;
+first call (compile included, with an empty persistent compilation cache) and warm.
+Peer: a Python loop of scipy `solve_ivp` DOP853 on the same equations in numpy (BLAS
+pinned to one thread), in physical time and in log time, at the loosest rtol whose
+error on the first realization is within the gradflow error (matched accuracy; errors
+against a tight reference, Dopri8 rtol 1e-12, max(‖Δw‖∞/‖w‖∞, |Δb|) at t_max). The
+scipy loop is timed on a subset and scaled to the full count. Also: vector-field
+throughput (evaluations/s and GFLOP/s at 4nd flops per evaluation) against the machine's
+measured matmul peak, and the compile time of a first and a second process (JAX's
+persistent cache).
 
 Run: `python benchmarks/bench_ensemble.py [--members 100] [--devices 4] [--quick]`
-(`--devices 4` re-runs itself with XLA_FLAGS=--xla_force_host_platform_device_count=4.)
 """
 
 import argparse
@@ -22,9 +24,8 @@ import sys
 import tempfile
 import time
 
-if "--devices" in sys.argv:
-    k = sys.argv[sys.argv.index("--devices") + 1]
-    os.environ["XLA_FLAGS"] = f"--xla_force_host_platform_device_count={k}"
+_CACHE = tempfile.TemporaryDirectory()  # "first call" means a real compile
+os.environ["GRADFLOW_CACHE_DIR"] = _CACHE.name
 
 import diffrax  # noqa: E402
 import jax  # noqa: E402
@@ -35,6 +36,7 @@ from scipy.special import log_expit  # noqa: E402
 from threadpoolctl import threadpool_limits  # noqa: E402
 
 import gradflow as gf  # noqa: E402
+from gradflow._config import cpu_count, use_cpu_devices  # noqa: E402
 
 N, D, SIGMA, T_MAX = 400, 190, 3.0, 1e12
 
@@ -83,59 +85,64 @@ def compile_times():
     return out
 
 
+def timed(problems, **kwargs):
+    """(first, warm, ensemble): two calls of gf.ensemble, the first compiling."""
+    t0 = time.perf_counter()
+    gf.ensemble(problems, T_MAX, saveat=[T_MAX], **kwargs)
+    first = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    ens = gf.ensemble(problems, T_MAX, saveat=[T_MAX], **kwargs)
+    return first, time.perf_counter() - t0, ens
+
+
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=100)
-    parser.add_argument("--devices", type=int, default=1)
+    parser.add_argument("--devices", type=int, default=cpu_count(),
+                        help="CPU devices for the sharded rows (default: one per core)")
     parser.add_argument("--scipy-subset", type=int, default=10)
     parser.add_argument("--quick", action="store_true")
     args = parser.parse_args()
+    if not use_cpu_devices(args.devices):
+        sys.exit(f"could not set {args.devices} CPU devices")
     if args.quick:
         args.members, args.scipy_subset = 8, 2
-    print(f"# {args.members} members, n={N} d={D} σ={SIGMA} t_max={T_MAX:.0e}, "
-          f"JAX devices: {jax.device_count()}")
+    print(f"# {args.members} members, n={N} d={D} σ={SIGMA} t_max={T_MAX:.0e}; "
+          f"{cpu_count()} cores, {jax.device_count()} JAX CPU devices; "
+          f"load average {os.getloadavg()[0]:.2f}")
     problems = [gf.gaussian_problem(N, D, SIGMA, seed=k) for k in range(args.members)]
 
-    t0 = time.perf_counter()
-    ens = gf.ensemble(problems, T_MAX, saveat=[T_MAX])
-    first = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    ens = gf.ensemble(problems, T_MAX, saveat=[T_MAX])
-    warm = time.perf_counter() - t0
+    rows = []
+    first, warm, ens = timed(problems, devices=None)
     steps = ens.num_steps
     evals = 6 * int(steps.sum())
-    print(f"gradflow ensemble (lax.map): first {first:.2f} s (compile included), warm "
+    print(f"gradflow lax.map, 1 device: first {first:.2f} s (compile included), warm "
           f"{warm:.2f} s; steps per member {steps.min()}–{steps.max()} (sum {steps.sum()}); "
           f"all successful: {bool(ens.successful.all())}")
-    rows = [("gradflow lax.map", first, warm)]
-    for bs in ([4] if args.quick else [4, 16]):
-        if args.devices > 1:
-            break
-        t0 = time.perf_counter()
-        gf.ensemble(problems, T_MAX, saveat=[T_MAX], batch_size=bs)
-        f1 = time.perf_counter() - t0
-        t0 = time.perf_counter()
-        gf.ensemble(problems, T_MAX, saveat=[T_MAX], batch_size=bs)
-        w1 = time.perf_counter() - t0
-        print(f"gradflow vmap groups of {bs}: first {f1:.2f} s, warm {w1:.2f} s")
-        rows.append((f"gradflow vmap×{bs}", f1, w1))
+    rows.append(("gradflow lax.map, 1 device", first, warm))
     if args.devices > 1:
-        print("(sharded over the forced host devices; they share this machine's cores)")
-        for row in rows:
-            print(f"  {row[0]:>20}: first {row[1]:.2f} s, warm {row[2]:.2f} s")
-        return
+        f1, w1, sharded = timed(problems, devices="all")
+        same = np.array_equal(sharded.w, ens.w) and np.array_equal(sharded.b, ens.b)
+        print(f"gradflow lax.map, {args.devices} devices: first {f1:.2f} s, warm {w1:.2f} s; "
+              f"bit-identical to 1 device: {same}")
+        rows.append((f"gradflow lax.map, {args.devices} devices", f1, w1))
+    for bs in ([4] if args.quick else [4, 16]):
+        f1, w1, _ = timed(problems, devices=None, batch_size=bs)
+        print(f"gradflow vmap groups of {bs}, 1 device: first {f1:.2f} s, warm {w1:.2f} s")
+        rows.append((f"gradflow vmap×{bs}, 1 device", f1, w1))
 
     ref = gf.integrate(problems[0], T_MAX, saveat=[T_MAX], rtol=1e-12,
                        solver=diffrax.Dopri8(), max_steps=100_000)
     err_gf = error(ens.w[0, -1], ens.b[0, -1], ref)
     print(f"gradflow error on member 0: {err_gf:.1e}")
+    peers = []
     with threadpool_limits(1):
         for clock in ["log", "physical"]:
             chosen = None
             for rtol in [1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11]:
                 w, b, nfev = scipy_solve(np.asarray(problems[0].x), clock, rtol)
                 err = error(w, b, ref)
-                if err <= max(err_gf, 1e-12) * 1.0:
+                if err <= max(err_gf, 1e-12):
                     chosen = rtol
                     break
             if chosen is None:
@@ -146,15 +153,23 @@ def main():
             for p in problems[: args.scipy_subset]:
                 nf += scipy_solve(np.asarray(p.x), clock, chosen)[2]
             per = (time.perf_counter() - t0) / args.scipy_subset
-            total = per * args.members
             print(f"scipy DOP853 {clock} time, rtol {chosen:.0e} (error {err:.1e}): "
                   f"{per:.3f} s/member, {nf / args.scipy_subset:.0f} evals/member → "
-                  f"{total:.1f} s for {args.members}; ratio scipy/gradflow: "
-                  f"{total / first:.1f}× (compile included), {total / warm:.1f}× warm")
+                  f"{per * args.members:.1f} s for {args.members}")
+            peers.append((f"scipy DOP853 {clock} loop", per * args.members))
+    if peers:
+        best = min(t for _, t in peers)
+        print(f"\n| {args.members} members | first call (s) | warm (s) | fastest scipy / first "
+              "| fastest scipy / warm |\n|---|---|---|---|---|")
+        for name, f1, w1 in rows:
+            print(f"| {name} | {f1:.2f} | {w1:.2f} | {best / f1:.2f}× | {best / w1:.2f}× |")
+        for name, t in peers:
+            print(f"| {name} | {t:.2f} | {t:.2f} | {best / t:.2f}× | {best / t:.2f}× |")
     peak = matmul_peak()
     gflops = evals * 4 * N * D / warm / 1e9
-    print(f"vector field: ≈{evals} evaluations in {warm:.2f} s = {evals / warm:.3g} evals/s, "
-          f"{gflops:.2f} GFLOP/s; matmul peak {peak:.1f} GFLOP/s ({100 * gflops / peak:.1f}%)")
+    print(f"\nvector field (1 device): ≈{evals} evaluations in {warm:.2f} s = "
+          f"{evals / warm:.3g} evals/s, {gflops:.2f} GFLOP/s; matmul peak {peak:.1f} GFLOP/s "
+          f"({100 * gflops / peak:.1f}%)")
     c1, c2 = compile_times()
     print(f"one process, one solve incl. import and compile: first {c1:.2f} s, second "
           f"(persistent cache) {c2:.2f} s")

@@ -31,3 +31,11 @@ def test_python_m_gradflow_help():
 def test_import_does_not_import_matplotlib():
     code = "import sys, gradflow; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_sweep_devices_must_be_all_or_positive(tmp_path, capsys):
+    for bad in ["0", "two"]:
+        assert main(["sweep", "--n", "20", "--lambdas", "0.2", "--realizations", "1",
+                     "--devices", bad, "--out", str(tmp_path / "x.nc")]) == 2
+        assert "`--devices`" in capsys.readouterr().err
+    assert not (tmp_path / "x.nc").exists()

@@ -97,3 +97,38 @@ def test_sharded_on_four_devices_is_bit_identical(ens):
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out == {"devices": 4, "equal": True}
+
+
+def test_members_are_dealt_round_robin_over_devices():
+    from gradflow._ensemble import _deal
+
+    index = _deal(np.array([3, 1, 4, 0, 2]), 2)
+    # device 0 gets every other member of the order, device 1 the rest, padded by order[0]
+    np.testing.assert_array_equal(index, [3, 4, 2, 1, 0, 3])
+    np.testing.assert_array_equal(_deal(np.arange(4), 4), np.arange(4))
+    slot = np.unique(index, return_index=True)[1]
+    np.testing.assert_array_equal(index[slot], np.arange(5))
+
+
+CPU_DEVICES = textwrap.dedent(
+    """
+    import json
+    from gradflow._config import use_cpu_devices
+    import jax
+    first = use_cpu_devices(3)
+    jax.numpy.ones(2).block_until_ready()
+    print(json.dumps([first, jax.device_count(), use_cpu_devices(3), use_cpu_devices(5)]))
+    """
+)
+
+
+def test_use_cpu_devices_applies_only_before_jax_runs():
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    res = subprocess.run([sys.executable, "-c", CPU_DEVICES], env=env, capture_output=True,
+                         text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert json.loads(res.stdout.strip().splitlines()[-1]) == [True, 3, True, False]
+    from gradflow._config import use_cpu_devices
+
+    with pytest.raises(ValueError, match="count"):
+        use_cpu_devices(0)

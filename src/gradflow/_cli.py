@@ -45,7 +45,14 @@ def _demo(args) -> int:
 
 
 def _sweep(args) -> int:
+    from gradflow._config import use_cpu_devices
     from gradflow._sweep import parse_range, sweep
+
+    # One JAX device per core, so that each chunk's members are sharded over the cores.
+    count = None if args.devices == "all" else _count("--devices", args.devices)
+    if not use_cpu_devices(count) and count is not None:
+        print("gradflow: note: JAX's devices were already fixed in this process; "
+              "--devices is ignored", file=sys.stderr)
 
     _, computed = sweep(
         args.n, parse_range(args.lambdas), args.realizations, parse_range(args.sigma),
@@ -54,6 +61,16 @@ def _sweep(args) -> int:
         progress=not args.no_progress,
     )
     return 0
+
+
+def _count(name: str, text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value <= 0:
+        raise ValueError(f"`{name}` must be 'all' or a positive integer; got {text!r}.")
+    return value
 
 
 def _plot(args) -> int:
@@ -108,6 +125,8 @@ def main(argv=None) -> int:
     sw.add_argument("--chunk-size", type=int, default=16)
     sw.add_argument("--out", required=True, help="netCDF file to write")
     sw.add_argument("--resume", action="store_true", help="continue an existing file")
+    sw.add_argument("--devices", default="all",
+                    help="CPU devices to shard members over: all (one per core, default) or N")
     sw.add_argument("--no-progress", action="store_true")
     sw.set_defaults(func=_sweep)
 
