@@ -31,6 +31,7 @@ DEFAULT_GTOL = 1e-10
 DEFAULT_MAX_STEPS = 200
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 60
+_RESOLVED = 1e3  # Newton decrements² below this many ulps of log L~ skip the line search
 
 
 class AnalysisResults(RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
@@ -124,9 +125,12 @@ def newton(z, w0, gtol, max_steps: int, pad=None):
     def f(w):
         return log_ltilde(z, w)
 
-    def status(w, g):
+    def status(w, g, g_prev):
+        # Converged one Newton step past the tolerance: quadratic convergence then takes
+        # w to rounding level, also near λ = 1/2 where h_1 -> 0 and a gradient at the
+        # tolerance alone would leave |w - w*| ~ tol / h_1.
         sep = jnp.min(z @ w) > 0
-        conv = jnp.linalg.norm(g) <= tol
+        conv = (jnp.linalg.norm(g) <= tol) & (jnp.linalg.norm(g_prev) <= tol)
         return jnp.where(conv, 0, jnp.where(sep, 1, -1))
 
     def cond(carry):
@@ -143,10 +147,15 @@ def newton(z, w0, gtol, max_steps: int, pad=None):
         )
         step = lx.linear_solve(op, -g, lx.Cholesky(), throw=False).value
         slope = g @ step
+        # -slope is the squared Newton decrement, the decrease a full step predicts.
+        # Below what log L~ can resolve, Armijo's test only compares rounding errors
+        # (and halves the step to nothing): take the full step, Newton is converging
+        # quadratically there.
+        resolved = -slope > _RESOLVED * jnp.finfo(fw.dtype).eps * (jnp.abs(fw) + 1.0)
 
         def ls_cond(c):
             t, f_new, j = c
-            ok = jnp.isfinite(f_new) & (f_new <= fw + _ARMIJO * t * slope)
+            ok = jnp.isfinite(f_new) & ((f_new <= fw + _ARMIJO * t * slope) | ~resolved)
             return (~ok) & (j < _MAX_HALVINGS)
 
         def ls_body(c):
@@ -155,16 +164,16 @@ def newton(z, w0, gtol, max_steps: int, pad=None):
             return t, f(w + t * step), j + 1
 
         t, f_new, j = jax.lax.while_loop(ls_cond, ls_body, (1.0, f(w + step), 0))
-        good = jnp.all(jnp.isfinite(step)) & (slope < 0) & (j < _MAX_HALVINGS)
+        good = jnp.all(jnp.isfinite(step)) & ((slope < 0) | ~resolved) & (j < _MAX_HALVINGS)
         w_new = jnp.where(good, w + t * step, w)
         f_new = jnp.where(good, f_new, fw)
         g_new, _ = grad_hess_log_ltilde(z, w_new)
-        code = jnp.where(good, status(w_new, g_new), 3)
+        code = jnp.where(good, status(w_new, g_new, g), 3)
         code = jnp.where((code == 3) & (jnp.linalg.norm(g) <= 1e3 * tol), 0, code)
         return k + 1, w_new, f_new, g_new, code
 
     g0, _ = grad_hess_log_ltilde(z, w0)
-    init = (jnp.asarray(0), w0, f(w0), g0, status(w0, g0))
+    init = (jnp.asarray(0), w0, f(w0), g0, status(w0, g0, g0))
     k, w, fw, g, code = jax.lax.while_loop(cond, body, init)
     code = jnp.where(code < 0, 2, code)
     return w, fw, jnp.linalg.norm(g), k, code
@@ -212,8 +221,10 @@ def fixed_point(
 
     The separability LP runs first: separable data have no finite fixed point and get
     `status == "separable"` (with `w` NaN) without a Newton solve. Otherwise damped
-    Newton on $\\log\\tilde L$ from `w0` stops when
-    $\\|\\nabla\\log\\tilde L\\| \\le$ `gtol` $\\times$ RMS$_i\\|z_i\\|$.
+    Newton on $\\log\\tilde L$ from `w0` stops one step after
+    $\\|\\nabla\\log\\tilde L\\| \\le$ `gtol` $\\times$ RMS$_i\\|z_i\\|$ first holds (that
+    step, converging quadratically, takes $w$ to rounding level also near $\\lambda = 1/2$,
+    where the Hessian's smallest eigenvalue $h_1 \\to 0$); at once if `w0` meets it.
 
     **Arguments:**
 
