@@ -44,7 +44,10 @@ class Stability(eqx.Module):
       fixed point).
     - `log_eigenvalues`: the log-time Jacobian $\\mathrm{diag}(-H/\\tilde L, -1)$ in the
       state `(w, beta)`, ascending (shape `(d+1,)`); `log_rate`: its slowest rate
-      $\\min(h_1/\\tilde L, 1)$, so $\\|w - w^*\\| \\propto t^{-h_1/\\tilde L^*}$.
+      $\\min(h_1/\\tilde L, 1)$, the rate of the whole state. The Jacobian is block
+      diagonal: the rate 1 is $\\beta$'s alone, so $w$ relaxes as
+      $\\|w - w^*\\| \\propto t^{-h_1/\\tilde L^*}$ also when $h_1/\\tilde L^* > 1$
+      (`GrokkingPrediction.log_rate` is that rate, uncapped).
     """
 
     eigenvalues: jax.Array
