@@ -108,7 +108,8 @@ def test_beta0_series_matches_hypergeometric():
         sc.digamma(0.7) - sc.digamma(1.0)), rel=1e-14)
 
 
-@pytest.mark.parametrize("lam,sigma", [(0.2, 1.0), (0.45, 3.0), (0.499, 10.0), (0.49999, 1.0)])
+@pytest.mark.parametrize("lam,sigma", [(0.2, 1.0), (0.2, 3.0), (0.45, 3.0), (0.499, 10.0),
+                                       (0.49999, 1.0)])
 def test_fixed_point_and_rates_match_analysis(lam, sigma):
     model = gf.TwoPointModel(lam, sigma)
     fp = gf.fixed_point(model.problem)
@@ -118,6 +119,8 @@ def test_fixed_point_and_rates_match_analysis(lam, sigma):
     assert float(fp.log_ltilde) == pytest.approx(model.log_ltilde_star, rel=1e-9, abs=1e-12)
     assert float(st.h1) == pytest.approx(model.h1, rel=1e-7)
     assert float(st.h1 / fp.ltilde) == pytest.approx(model.log_rate, rel=1e-7)
+    # the whole log-time state's slowest rate is capped by beta's rate 1 ((0.2, 3): 5.4 > 1)
+    assert float(st.log_rate) == pytest.approx(min(model.log_rate, 1.0), rel=1e-7)
     # §10: sigma^2 w*^2 / 2 - log L~* is the closed form, and sigma-independent
     d_star = 0.5 * (sigma * model.w_star) ** 2 - model.log_ltilde_star
     assert model.log_ratio_limit == pytest.approx(d_star, rel=1e-12)
