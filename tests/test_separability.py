@@ -10,7 +10,14 @@ from threadpoolctl import threadpool_limits
 
 import gradflow as gf
 from gradflow._analysis._large_n import gardner_margin
-from gradflow._analysis._separability import log_wendel, qp_margin, separability, wendel
+from gradflow._analysis._separability import (
+    LP_IPM_SIZE,
+    log_wendel,
+    lp_separability,
+    qp_margin,
+    separability,
+    wendel,
+)
 
 
 def _exact_wendel(n, d):
@@ -99,6 +106,26 @@ def test_inseparable_certificate():
     assert s.alpha.min() >= -1e-12 and s.alpha.sum() == pytest.approx(1.0)
     assert s.certificate_residual < 1e-9
     assert s.lp_gap < 1e-9
+
+
+@pytest.mark.parametrize("d", [150, 210])
+def test_interior_point_lp_equals_simplex(d):
+    """Large problems (n·d > LP_IPM_SIZE) use HiGHS's interior-point method: same optimum,
+    duality gap and certificate as the dual simplex, on both sides of λ = 1/2 (Wendel:
+    P_sep = 7.5e-4 at d = 150, 0.9992 at d = 210)."""
+    z = np.random.default_rng(d).standard_normal((360, d))
+    z /= np.linalg.norm(z, axis=1).max()
+    with threadpool_limits(1):
+        ds = lp_separability(z, method="highs-ds")
+        ipm = lp_separability(z, method="highs-ipm")
+    assert ipm[0] == pytest.approx(ds[0], rel=1e-9, abs=1e-12)
+    assert (ipm[0] > 1e-7) == (d > 180) and ipm[1] < 1e-9
+    if ipm[0] > 1e-7:  # the LP direction separates with the optimal margin
+        assert np.min(z @ ipm[3]) == pytest.approx(ipm[0], rel=1e-7)
+    else:  # the dual is a convex combination of the points reaching the origin
+        assert ipm[2].min() >= -1e-12 and np.linalg.norm(z.T @ ipm[2]) < 1e-9
+    big = gf.gaussian_problem(700, 300, 1.0, seed=0)  # 2.1e5 entries: the default is IPM
+    assert big.z.size > LP_IPM_SIZE and separability(big).agree
 
 
 def test_lp_equals_qp_near_critical():
