@@ -1,7 +1,10 @@
 import json
+import os
 import signal
+import socket
 import subprocess
 import sys
+import textwrap
 import time
 
 import numpy as np
@@ -90,3 +93,53 @@ def test_parse_range():
         parse_range("0.3:0.6:0")
     with pytest.raises(ValueError, match="`n`"):
         gf.sweep(0, [0.2], 1, 1.0, out="never.nc")
+
+
+MULTIHOST = textwrap.dedent(
+    """
+    import json, sys
+    pid, port, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+    import jax
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")
+    jax.config.update("jax_num_cpu_devices", 2)
+    jax.distributed.initialize(f"localhost:{port}", num_processes=2, process_id=pid)
+    import numpy as np, gradflow as gf
+    ps = [gf.gaussian_problem(30, 13, s, seed=k) for k, s in enumerate([1.0, 3.0, 5.0])]
+    ens = gf.ensemble(ps, 1e10)
+    equal = all(np.array_equal(ens.w[i], np.asarray(gf.integrate(p, 1e10).w))
+                for i, p in enumerate(ps))
+    _, computed = gf.sweep(20, [0.2, 0.3, 0.45], 4, 3.0, t_max=1e8, out=out, chunk_size=2,
+                           num_saves=20, progress=False)
+    print(json.dumps(dict(pid=pid, devices=jax.device_count(), equal=equal,
+                          computed=computed)))
+    """
+)
+
+
+def test_multihost_job_matches_one_process(uninterrupted, tmp_path):
+    """Two processes joined by jax.distributed (2 CPU devices each, gloo collectives):
+    ensemble members equal single solves bit for bit in both, and the sweep file, written
+    by process 0 alone, equals the one-process sweep."""
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        port = str(s.getsockname()[1])
+    path = tmp_path / "multi.nc"
+    env = {k: v for k, v in os.environ.items() if k != "XLA_FLAGS"}
+    procs = [subprocess.Popen([sys.executable, "-c", MULTIHOST, str(pid), port, str(path)],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for pid in (0, 1)]
+    outs = []
+    try:
+        for proc in procs:
+            stdout, stderr = proc.communicate(timeout=600)
+            assert proc.returncode == 0, stderr[-3000:]
+            outs.append(json.loads(stdout.strip().splitlines()[-1]))
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [o["pid"] for o in outs] == [0, 1]
+    assert all(o["devices"] == 4 and o["equal"] and o["computed"] == 12 for o in outs)
+    ds = gf.load_sweep(path)
+    assert not list(tmp_path.glob("*.tmp"))
+    for name in VARS:
+        np.testing.assert_array_equal(ds[name].values, uninterrupted[name].values, err_msg=name)

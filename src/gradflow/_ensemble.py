@@ -15,6 +15,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
 from ._flow import ConformalTime, as_clock
@@ -181,7 +182,10 @@ def ensemble(
       more than one (members dealt round-robin); `None` or `1` keeps everything on the
       default device; an integer uses the first that many devices. On a CPU, JAX shows
       one device unless asked for more: `jax.config.update("jax_num_cpu_devices", k)`
-      right after importing JAX gives one per core (measured 2.0× on 2 cores).
+      right after importing JAX gives one per core (measured 2.0× on 2 cores). In a
+      multi-host job (`jax.distributed.initialize()` in every process, each calling
+      `ensemble` with the same problems), members are sharded over all the job's
+      devices and every process gets all of them back.
 
     **Returns:** an `Ensemble`; per-member status in `results`, never an exception for a
     failing member.
@@ -223,6 +227,8 @@ def ensemble(
     raw = _solve_members(clock, solver, jax.tree.map(lambda x: x[index], batched), y0,
                          jnp.asarray(ts), jnp.asarray(t_max), jnp.asarray(rtol),
                          jnp.asarray(atol), int(max_steps), batch_size, mesh)
+    if jax.process_count() > 1:  # multi-host: every process gets every member
+        raw = multihost_utils.process_allgather(raw, tiled=True)
     # slot[i]: where member i was solved (its first slot, not a padding copy).
     slot = np.unique(index, return_index=True)[1]
     raw = jax.tree.map(lambda x: np.asarray(x)[slot], raw)

@@ -12,6 +12,9 @@ Dimensions `lam`, `sigma`, `seed`, `t`; variables (per member and saved time) `b
 `done`, `status` (a `RESULTS` code; messages in the `status_messages` attribute),
 `num_steps`, `separable` (the LP of `gradflow.separability`) and `runs` (how many times
 the member was computed: 1 everywhere after any number of resumes).
+
+Multi-host: started in every process of a `jax.distributed` job, a sweep shards each
+chunk over all the job's devices; process 0 alone writes `out` (and reads it to resume).
 """
 
 import json
@@ -19,7 +22,9 @@ import os
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
+from jax.experimental import multihost_utils
 
 from ._ensemble import ensemble
 from ._integrate import DEFAULT_RTOL, _check_positive, default_saveat
@@ -92,6 +97,19 @@ def _write_atomic(ds, path: Path):
     os.replace(tmp, path)
 
 
+def _open_existing(out: Path, resume: bool, config):
+    """The sweep in `out` to resume, or None if there is no file."""
+    if not out.exists():
+        return None
+    if not resume:
+        raise ValueError(f"`out` file {out} exists; pass resume=True (--resume) to continue it.")
+    ds = load_sweep(out)
+    if json.loads(ds.attrs["config"]) != config:
+        raise ValueError(f"`out` file {out} holds a sweep with another configuration: "
+                         f"{ds.attrs['config']}.")
+    return ds
+
+
 def load_sweep(path):
     """Open a sweep file as an `xarray.Dataset` (loaded into memory; no pickle involved).
 
@@ -154,20 +172,28 @@ def sweep(
     config = _config(n, lambdas, realizations, sigma, t_max, loss, seed, rtol, num_saves)
     chunk_size = _positive_int("chunk_size", chunk_size)
     out = Path(out)
-    if out.exists():
-        if not resume:
-            raise ValueError(
-                f"`out` file {out} exists; pass resume=True (--resume) to continue it."
-            )
-        ds = load_sweep(out)
-        if json.loads(ds.attrs["config"]) != config:
-            raise ValueError(f"`out` file {out} holds a sweep with another configuration: "
-                             f"{ds.attrs['config']}.")
-    else:
-        ds = _empty(config)
+    # Multi-host (jax.distributed): every process runs this loop and takes part in every
+    # ensemble; process 0 alone reads and writes the file, the others follow its record
+    # of what is done.
+    lead = jax.process_index() == 0
+    ds, refusal = _empty(config), None
+    if lead:
+        try:
+            existing = _open_existing(out, resume, config)
+        except ValueError as err:
+            refusal = err
+        else:
+            ds = ds if existing is None else existing
+    if jax.process_count() > 1:
+        if not multihost_utils.broadcast_one_to_all(np.asarray(refusal is None)):
+            raise refusal or ValueError("process 0 refused the sweep's `out` file (see its "
+                                        "error).")
+        ds["done"].values[...] = multihost_utils.broadcast_one_to_all(ds["done"].values)
+    if refusal is not None:
+        raise refusal
     total = ds["done"].size
-    bar = tqdm(total=total, initial=int(ds["done"].sum()), unit="member", disable=not progress,
-               desc="sweep", smoothing=0.1)
+    bar = tqdm(total=total, initial=int(ds["done"].sum()), unit="member",
+               disable=not (progress and lead), desc="sweep", smoothing=0.1)
     computed = 0
     start = time.perf_counter()
     for i, d in enumerate(config["d"]):
@@ -193,11 +219,12 @@ def sweep(
                     ds["separable"].values[idx] = separability(problems[m]).separable
                     ds["runs"].values[idx] += 1
                     ds["done"].values[idx] = True
-                _write_atomic(ds, out)
+                if lead:
+                    _write_atomic(ds, out)
                 computed += ks.size
                 bar.update(ks.size)
     bar.close()
-    if progress and computed:
+    if progress and computed and lead:
         rate = computed / (time.perf_counter() - start)
         print(f"sweep: {computed} members computed ({rate:.2f}/s), {total} in {out}")
     return ds, computed
