@@ -110,8 +110,14 @@ MULTIHOST = textwrap.dedent(
                 for i, p in enumerate(ps))
     _, computed = gf.sweep(20, [0.2, 0.3, 0.45], 4, 3.0, t_max=1e8, out=out, chunk_size=2,
                            num_saves=20, progress=False)
+    try:  # the file exists now: process 0 refuses, and the others with it
+        gf.sweep(20, [0.2, 0.3, 0.45], 4, 3.0, t_max=1e8, out=out, chunk_size=2,
+                 num_saves=20, progress=False)
+        refused = ""
+    except ValueError as err:
+        refused = str(err)
     print(json.dumps(dict(pid=pid, devices=jax.device_count(), equal=equal,
-                          computed=computed)))
+                          computed=computed, refused=refused)))
     """
 )
 
@@ -139,6 +145,7 @@ def test_multihost_job_matches_one_process(uninterrupted, tmp_path):
             proc.kill()
     assert [o["pid"] for o in outs] == [0, 1]
     assert all(o["devices"] == 4 and o["equal"] and o["computed"] == 12 for o in outs)
+    assert "resume" in outs[0]["refused"] and "process 0 refused" in outs[1]["refused"]
     ds = gf.load_sweep(path)
     assert not list(tmp_path.glob("*.tmp"))
     for name in VARS:
