@@ -41,7 +41,12 @@ def test_sweep_file_is_labelled_and_opens_with_xarray(uninterrupted):
     tr = gf.integrate(p, 1e8, saveat=ds["t"].values)
     np.testing.assert_array_equal(ds["b"].values[2, 0, 2], np.asarray(tr.b))
     np.testing.assert_array_equal(ds["test_accuracy"].values[2, 0, 2], tr.test_accuracy)
-    assert bool(ds["separable"].values[2, 0, 2]) == gf.separability(p).separable
+    # `separable` (the QP) is the LP's decision for every member
+    for i, d in enumerate(config["d"]):
+        for k in range(4):
+            q = gf.gaussian_problem(20, d, 3.0, seed=[0, 20, d, k])
+            assert bool(ds["separable"].values[i, 0, k]) == gf.separability(q).separable
+    assert 0 < ds["separable"].values.sum() < 12  # both phases occur
     assert isinstance(ds, xr.Dataset)
 
 
