@@ -98,6 +98,8 @@ def test_parse_range():
         parse_range("0.3:0.6:0")
     with pytest.raises(ValueError, match="`n`"):
         gf.sweep(0, [0.2], 1, 1.0, out="never.nc")
+    with pytest.raises(ValueError, match="`chunk_size`"):
+        gf.sweep(20, [0.2], 1, 1.0, out="never.nc", chunk_size=0)
 
 
 MULTIHOST = textwrap.dedent(

@@ -122,7 +122,9 @@ def main(argv=None) -> int:
     sw.add_argument("--seed", type=int, default=0)
     sw.add_argument("--rtol", type=float, default=1e-8)
     sw.add_argument("--num-saves", type=int, default=100)
-    sw.add_argument("--chunk-size", type=int, default=16)
+    sw.add_argument("--chunk-size", type=int, default=None,
+                    help="members per compiled call and per write (default: 8 per device, "
+                         "at least 16)")
     sw.add_argument("--out", required=True, help="netCDF file to write")
     sw.add_argument("--resume", action="store_true", help="continue an existing file")
     sw.add_argument("--devices", default="all",
