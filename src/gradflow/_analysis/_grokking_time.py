@@ -581,10 +581,11 @@ def _error_model(log_eps, d_star, lt, h1, b0, amp_w, slope):
 
 
 def polish_fixed_point(z, w, steps: int = 3) -> np.ndarray:
-    """A few plain Newton steps on $\\log\\tilde L$ in numpy, to take $w^*$ from Newton's
-    `gtol` (1e-10 relative to the data scale) to rounding level. Near criticality
-    $h_1 \\to 0$ and that `gtol` leaves $\\sigma\\|w - w^*\\|$ up to `gtol`$/(1-2\\lambda)$ in
-    the two-point model. All-zero columns of `z` (padding) are left alone."""
+    """A few plain Newton steps on $\\log\\tilde L$ in numpy, so that a $w^*$ given by the
+    caller (or found with a loose `gtol`) is at rounding level: near criticality
+    $h_1 \\to 0$ and a gradient tolerance alone leaves $\\|w - w^*\\| \\sim$ `gtol`$/h_1$.
+    (`fixed_point` itself now ends one Newton step past its tolerance.) All-zero columns
+    of `z` (padding) are left alone."""
     z = np.asarray(z, dtype=np.float64)
     w = np.array(w, dtype=np.float64)
     dead = ~np.any(z != 0.0, axis=0)
