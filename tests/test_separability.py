@@ -12,6 +12,7 @@ import gradflow as gf
 from gradflow._analysis._large_n import gardner_margin
 from gradflow._analysis._separability import (
     LP_IPM_SIZE,
+    is_separable,
     log_wendel,
     lp_separability,
     qp_margin,
@@ -126,6 +127,20 @@ def test_interior_point_lp_equals_simplex(d):
         assert ipm[2].min() >= -1e-12 and np.linalg.norm(z.T @ ipm[2]) < 1e-9
     big = gf.gaussian_problem(700, 300, 1.0, seed=0)  # 2.1e5 entries: the default is IPM
     assert big.z.size > LP_IPM_SIZE and separability(big).agree
+
+
+def test_is_separable_is_the_lp_decision_at_criticality():
+    """The QP-only decision used by sweeps and bifurcation diagrams equals the LP's on
+    draws at λ = 1/2 (n = 300), where both phases occur."""
+    decisions = []
+    with threadpool_limits(1):
+        for k in range(12):
+            z = np.random.default_rng([7, k]).standard_normal((300, 150))
+            lp = lp_separability(z / np.linalg.norm(z, axis=1).max())[0] > 1e-7
+            assert is_separable(z) == lp, k
+            decisions.append(lp)
+    assert 0 < sum(decisions) < 12
+    assert not is_separable(np.zeros((5, 2)))
 
 
 def test_lp_equals_qp_near_critical():

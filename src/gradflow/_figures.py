@@ -178,17 +178,17 @@ def _first_inseparable_seed(make, start: int = 0, tries: int = 50) -> int:
 
     Newton on $\\log\\tilde L$ decides first (a finite minimizer exists iff the points are
     inseparable; an iterate with all $w\\cdot z_i > 0$ certifies separability): seconds
-    where the LP of `separability` takes minutes ($n = 2000$). The LP decides the rest."""
+    where the LP of `separability` takes minutes ($n = 2000$). The hard-margin QP
+    (`is_separable`) decides the rest."""
     from ._analysis._fixed_point import fixed_point_from_points
-    from ._analysis._separability import LP_RTOL, lp_separability, points
+    from ._analysis._separability import is_separable, points
 
     for seed in range(start, start + tries):
         z = points(make(seed))
         status = fixed_point_from_points(z).status
         if status == "converged":
             return seed
-        if status == "not_converged" and \
-                lp_separability(z / np.max(np.linalg.norm(z, axis=1)))[0] <= LP_RTOL:
+        if status == "not_converged" and not is_separable(z):
             return seed
     raise RuntimeError(f"no inseparable draw among seeds {start}..{start + tries - 1}.")
 
@@ -518,7 +518,7 @@ def _se(v) -> float:
 
 @functools.lru_cache(maxsize=4)
 def _fixed_point_statistics(n: int, ds: tuple, draws: int, seed: int = 0) -> dict:
-    """Per λ = d/n: separability (LP), the margin γ_z (QP) of separable draws, and for
+    """Per λ = d/n: separability and the margin γ_z of separable draws (QP), and for
     inseparable draws the fixed point w̃* (Newton, σ = 1; converged draws) with the
     fraction and mean of the positive $-\\tilde w^*\\cdot z_i$. Draw k of d uses
     `numpy.random.default_rng([seed, d, k])`, as `gradflow.bifurcation`."""
@@ -530,9 +530,9 @@ def _fixed_point_statistics(n: int, ds: tuple, draws: int, seed: int = 0) -> dic
 
     from ._analysis._fixed_point import DEFAULT_GTOL, newton
     from ._analysis._large_n import cgmt_fixed_point, gardner_margin
-    from ._analysis._separability import lp_separability, qp_margin, wendel
+    from ._analysis._separability import qp_margin, wendel
 
-    # Pass 1 (host): data, LP classification, margins of the separable draws.
+    # Pass 1 (host): data; separability and margins by the hard-margin QP.
     draws_of = {}
     for d in ds:
         zs = np.stack([np.random.default_rng([seed, d, k]).standard_normal((n, d))
@@ -541,11 +541,10 @@ def _fixed_point_statistics(n: int, ds: tuple, draws: int, seed: int = 0) -> dic
         margins = []
         for k in range(draws):
             z = zs[k]
-            sep[k] = lp_separability(z / np.max(np.linalg.norm(z, axis=1)))[0] > 1e-7
+            _, u, _ = qp_margin(z)
+            sep[k] = u is not None
             if sep[k]:
-                _, u, _ = qp_margin(z)
-                if u is not None:
-                    margins.append(1.0 / np.linalg.norm(u))
+                margins.append(1.0 / np.linalg.norm(u))
         draws_of[d] = (zs, sep, np.array(margins))
     # Pass 2 (JAX): w* of the inseparable draws, one draw per call, so that each takes
     # its own number of Newton steps (a vmapped batch runs all as long as the slowest);
@@ -623,8 +622,8 @@ def _fig67(out: Path, quick: bool, which: int) -> dict:
         f"n = {cfg['n']} (the paper: n = 2400, App. K1/K2, with the d grid scaled to the same "
         f"λ), {cfg['draws']} draws per λ, unit-variance data (the paper's σ cannot be "
         "recovered, MATH.md §15.7: the quantities are in the σ-free units of §12). "
-        "Separability by the LP; w* by damped Newton on log L̃ for the inseparable draws; "
-        "the margin by the hard-margin QP for the separable ones.")
+        "Separability and the margin by the hard-margin QP; w* by damped Newton on log L̃ "
+        "for the inseparable draws.")
     if which == 6:
         caption = (
             "Fig. 6. Left: the fraction of samples with S∞·x_i > 0 (ours: w*·x_i < 0, S = -w) "

@@ -169,7 +169,7 @@ def sweep(
     """
     from tqdm.auto import tqdm
 
-    from ._analysis._separability import points, qp_margin
+    from ._analysis._separability import is_separable, points
 
     config = _config(n, lambdas, realizations, sigma, t_max, loss, seed, rtol, num_saves)
     # Several members per device per chunk, so that a device's slow member is averaged
@@ -221,7 +221,7 @@ def sweep(
                         ds[name].values[idx] = metrics[name][m]
                     ds["status"].values[idx] = ens.results[m]
                     ds["num_steps"].values[idx] = ens.num_steps[m]
-                    ds["separable"].values[idx] = qp_margin(points(problems[m]))[0] == "solved"
+                    ds["separable"].values[idx] = is_separable(points(problems[m]))
                     ds["runs"].values[idx] += 1
                     ds["done"].values[idx] = True
                 if lead:

@@ -1,7 +1,8 @@
 """The bifurcation diagram in $\\lambda = d/n$ and the exchange of stability at $\\frac12$.
 
 MATH.md §6–9. For each $\\lambda$, `realizations` Gaussian data sets $x\\sim\\mathcal N(0,
-\\sigma^2 I_d)$ are classified by the separability LP; inseparable draws get the fixed
+\\sigma^2 I_d)$ are classified by the hard-margin QP (`is_separable`; the LP of
+`separability` agrees); inseparable draws get the fixed
 point $w^*$ and its slowest rate $h_1$ (Newton and `eigh`, batched with `jax.vmap`),
 separable draws the margin $\\gamma$ (NNLS). Everything σ-dependent is reported in the
 σ-free variables of MATH.md §12: $\\|\\tilde w^*\\| = \\sigma\\|w^*\\|$,
@@ -24,7 +25,7 @@ import scipy.stats
 
 from ._fixed_point import DEFAULT_GTOL, newton
 from ._large_n import cgmt_norm, gardner_margin, limiting_accuracy
-from ._separability import lp_separability, qp_margin, wendel
+from ._separability import qp_margin, wendel
 from ._stability import spectrum
 
 jax.config.update("jax_enable_x64", True)
@@ -137,7 +138,7 @@ def bifurcation(
     **Returns:** a `Bifurcation` (its `norms` field holds, per $\\lambda$, the array of
     $\\|\\tilde w^*\\|$ of the inseparable draws, for histograms and fits).
 
-    **Raises:** `ValueError` for bad arguments. Not jittable (LP/QP on the host).
+    **Raises:** `ValueError` for bad arguments. Not jittable (the QP runs on the host).
     """
     n = _check_int("n", n, 2)
     realizations = _check_int("realizations", realizations)
@@ -149,7 +150,7 @@ def bifurcation(
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"`sigma` must be positive and finite; got {sigma!r}.")
     sigma = float(sigma)
-    # pass 1 (host): data, LP classification, margins of the separable draws
+    # pass 1 (host): data; separability and margins by the hard-margin QP
     draws = []
     for lam in lams:
         d = max(1, int(round(lam * n)))
@@ -162,21 +163,18 @@ def bifurcation(
         trans = np.full(realizations, np.nan)
         for k in range(realizations):
             z = xs[k]
-            scale = float(np.max(np.linalg.norm(z, axis=1)))
-            val = lp_separability(z / scale)[0]
-            sep[k] = val > 1e-7
+            _, u, _ = qp_margin(z)  # decides separability (see `is_separable`)
+            sep[k] = u is not None
             if sep[k]:
-                _, u, _ = qp_margin(z)
-                if u is not None:
-                    g = 1.0 / np.linalg.norm(u)
-                    gam[k] = g
-                    # extended SVM in closed form (MATH.md §7): transverse LV rates
-                    # 1 - x̂_i·θ̂ = γ(γ - u·x_i)/(1+γ²) in the units of x = σz
-                    gx = sigma * g
-                    proj = sigma * z @ (u * g)
-                    non_sv = proj > gx * (1 + 1e-6)
-                    rates = gx * (gx - proj[non_sv]) / (1 + gx * gx)
-                    trans[k] = rates.max() if rates.size else -np.inf
+                g = 1.0 / np.linalg.norm(u)
+                gam[k] = g
+                # extended SVM in closed form (MATH.md §7): transverse LV rates
+                # 1 - x̂_i·θ̂ = γ(γ - u·x_i)/(1+γ²) in the units of x = σz
+                gx = sigma * g
+                proj = sigma * z @ (u * g)
+                non_sv = proj > gx * (1 + 1e-6)
+                rates = gx * (gx - proj[non_sv]) / (1 + gx * gx)
+                trans[k] = rates.max() if rates.size else -np.inf
         draws.append((d, xs, sep, gam, trans))
     # pass 2 (JAX): fixed points of the inseparable draws, one compilation for all d
     widths = [d for d, _, sep, _, _ in draws if not sep.all()]

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._problem import Problem
 from .._trajectory import RESULTS
-from ._separability import _check_problem, lp_separability
+from ._separability import _check_problem, is_separable
 
 jax.config.update("jax_enable_x64", True)
 
@@ -219,8 +219,9 @@ def fixed_point(
 ) -> FixedPoint:
     """Find $w^* = \\arg\\min_w \\tilde L(w)$, the conformal-time fixed point (MATH.md §8).
 
-    The separability LP runs first: separable data have no finite fixed point and get
-    `status == "separable"` (with `w` NaN) without a Newton solve. Otherwise damped
+    Separability is decided first (the hard-margin QP, `is_separable`): separable data
+    have no finite fixed point and get `status == "separable"` (with `w` NaN) without a
+    Newton solve. Otherwise damped
     Newton on $\\log\\tilde L$ from `w0` stops one step after
     $\\|\\nabla\\log\\tilde L\\| \\le$ `gtol` $\\times$ RMS$_i\\|z_i\\|$ first holds (that
     step, converging quadratically, takes $w$ to rounding level also near $\\lambda = 1/2$,
@@ -238,7 +239,7 @@ def fixed_point(
     **Returns:** a `FixedPoint`.
 
     **Raises:** `ValueError` for a non-`Problem`, a bad `w0`, `gtol <= 0` or
-    `max_steps < 1`; `RuntimeError` as above. The LP runs on the host, so this function
+    `max_steps < 1`; `RuntimeError` as above. The QP runs on the host, so this function
     is not jittable; `fixed_point_from_points` is the jittable/vmappable Newton core.
     """
     problem = _check_problem(problem)
@@ -251,10 +252,7 @@ def fixed_point(
         w0 = np.asarray(w0, dtype=np.float64)
         if w0.shape != (d,) or not np.all(np.isfinite(w0)):
             raise ValueError(f"`w0` must be a finite array of shape ({d},); got {w0.shape}.")
-    z = np.asarray(problem.z)
-    scale = float(np.max(np.linalg.norm(z, axis=1)))
-    lp_value = lp_separability(z / scale)[0] if scale > 0 else 0.0
-    if lp_value > 1e-7:
+    if is_separable(problem.z):
         nan = jnp.asarray(jnp.nan)
         return FixedPoint(
             jnp.full(d, jnp.nan), nan, nan, jnp.asarray(0), AnalysisResults.separable

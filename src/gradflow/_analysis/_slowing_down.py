@@ -31,7 +31,7 @@ from ._grokking_time import (
     polish_fixed_point,
     predict_from_fixed_point,
 )
-from ._separability import lp_separability
+from ._separability import is_separable
 from ._stability import spectrum, stability
 
 jax.config.update("jax_enable_x64", True)
@@ -403,10 +403,10 @@ def slowing_down(
 
     For each $\\lambda$ ($d = \\mathrm{round}(\\lambda n)$) the first `realizations` draws
     `numpy.random.default_rng([seed, d, k]).standard_normal((n, d)) * sigma` that the
-    separability LP finds inseparable are kept (at most `max_tries` tried). For each:
-    the fixed point and slow eigenpair (Newton and `eigh`, batched), the prediction
-    (`grokking_prediction`: $D^*$, $\\Delta\\tau$, $-h_1/\\tilde L^*$ and the $\\epsilon$ for
-    `accuracy`), the measured $\\log(t_{gen}/t_{train})$ at that $\\epsilon$ and
+    hard-margin QP (`is_separable`) finds inseparable are kept (at most `max_tries`
+    tried). For each: the fixed point and slow eigenpair (Newton and `eigh`, batched),
+    the prediction (`grokking_prediction`: $D^*$, $\\Delta\\tau$, $-h_1/\\tilde L^*$ and the
+    $\\epsilon$ for `accuracy`), the measured $\\log(t_{gen}/t_{train})$ at that $\\epsilon$ and
     `decades` decades below (`grokking_time`), and the measured relaxation exponent
     (`relaxation`). Data are zero-padded to the largest $d$ (padding does not change the
     flow), so one compilation serves the whole sweep. Finally the divergence of the
@@ -428,7 +428,7 @@ def slowing_down(
 
     **Returns:** a `SlowingDown`.
 
-    **Raises:** `ValueError` for bad arguments. Not jittable (LP on the host).
+    **Raises:** `ValueError` for bad arguments. Not jittable (the QP runs on the host).
     """
     n = _check_int("n", n, 2)
     realizations = _check_int("realizations", realizations)
@@ -459,8 +459,7 @@ def slowing_down(
         xs = []
         for k in range(max_tries):
             x = np.random.default_rng([seed, int(d), k]).standard_normal((n, int(d)))
-            scale = float(np.max(np.linalg.norm(x, axis=1)))
-            if lp_separability(x / scale)[0] <= 1e-7:
+            if not is_separable(x):
                 xs.append(x)
                 if len(xs) == realizations:
                     break
