@@ -221,11 +221,11 @@ def fixed_point(
 
     Separability is decided first (the hard-margin QP, `is_separable`): separable data
     have no finite fixed point and get `status == "separable"` (with `w` NaN) without a
-    Newton solve. Otherwise damped
-    Newton on $\\log\\tilde L$ from `w0` stops one step after
-    $\\|\\nabla\\log\\tilde L\\| \\le$ `gtol` $\\times$ RMS$_i\\|z_i\\|$ first holds (that
-    step, converging quadratically, takes $w$ to rounding level also near $\\lambda = 1/2$,
-    where the Hessian's smallest eigenvalue $h_1 \\to 0$); at once if `w0` meets it.
+    Newton solve. Otherwise damped Newton on $\\log\\tilde L$ from `w0` stops one step
+    after $\\|\\nabla\\log\\tilde L\\| \\le$ `gtol` $\\times$ RMS$_i\\|z_i\\|$ first holds
+    (that step, converging quadratically, takes $w$ to rounding level also near
+    $\\lambda = 1/2$, where the Hessian's smallest eigenvalue $h_1 \\to 0$); at once if
+    `w0` meets it.
 
     **Arguments:**
 
