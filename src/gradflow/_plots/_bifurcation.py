@@ -44,7 +44,7 @@ def plot_bifurcation(bif: Bifurcation, *, axes=None, large_n: bool = True):
     fine = np.linspace(lo, hi, 200)
 
     ax = axes[0]
-    ax.errorbar(lam, bif.p_sep, bif.p_sep_err, fmt="o", ms=4, label="LP, drawn data")
+    ax.errorbar(lam, bif.p_sep, bif.p_sep_err, fmt="o", ms=4, label="drawn data (hard-margin QP)")
     ax.plot(lam, bif.wendel, "-", label="Wendel")
     ax.set_ylabel("fraction separable")
 

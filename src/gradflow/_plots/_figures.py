@@ -269,7 +269,7 @@ def fig6_figure(stats: dict, *, title: str | None = None) -> Figure:
              title="does not go to zero as $\\lambda \\to 1/2$")
     ax_f.legend(fontsize="small")
     ax_p.errorbar(lam, stats["p_sep"], stats["p_sep_se"], fmt="o", ms=4,
-                  label=f"LP, {stats['realizations']} draws per $\\lambda$")
+                  label=f"{stats['realizations']} draws per $\\lambda$ (hard-margin QP)")
     ax_p.plot(stats["lam_fine"], stats["wendel_fine"], "k-", lw=1, label="Wendel")
     ax_p.axvline(0.5, color="0.6", lw=0.8)
     ax_p.set(xlabel="$\\lambda$", ylabel="fraction separable", title="fraction of separable draws")
