@@ -52,6 +52,27 @@ _SERIES_TERMS = 64
 _NEWTON_ITERS = 100
 
 
+def _bracketed_newton(residual, x, lo, hi, rtol: float):
+    """Newton's method, elementwise, on an increasing function kept inside a bracket.
+
+    `residual(x)` returns `(r, dr/dx)`; the root lies in `[lo, hi]`, which shrinks as
+    iterates fall on either side of it; a Newton step leaving the bracket (or not finite)
+    is replaced by bisection. Stops when every step is below `rtol * max(1, |x|)`.
+    """
+    for _ in range(_NEWTON_ITERS):
+        r, slope = residual(x)
+        lo = np.where(r < 0, x, lo)
+        hi = np.where(r >= 0, x, hi)
+        new = x - r / slope
+        bad = ~((new > lo) & (new < hi)) | ~np.isfinite(new)
+        new = np.where(bad, 0.5 * (lo + hi), new)
+        done = np.abs(new - x) <= rtol * np.maximum(1.0, np.abs(x))
+        x = new
+        if done.all():
+            break
+    return x
+
+
 # --------------------------------------------------------------------------- special functions
 
 
@@ -449,20 +470,11 @@ class _Flow:
                 break
             lo = np.where(short, lo - 2.0 * (xi0 - lo), lo)
         x = np.clip(xi0 - tau / self.K, lo, hi)
-        for _ in range(_NEWTON_ITERS):
-            f = self.K * (self._T(x) - self.T0) - tau
-            # tau decreases with xi: f > 0 means xi is too small
-            lo = np.where(f > 0, x, lo)
-            hi = np.where(f <= 0, x, hi)
-            step = f / self._dtau_dxi(x)
-            new = x - step
-            bad = ~((new > lo) & (new < hi)) | ~np.isfinite(new)
-            new = np.where(bad, 0.5 * (lo + hi), new)
-            done = np.abs(new - x) <= 4e-16 * np.maximum(1.0, np.abs(x))
-            x = new
-            if done.all():
-                break
-        return x
+
+        def residual(x):  # tau decreases with xi: tau - tau(xi) increases
+            return tau - self.K * (self._T(x) - self.T0), -self._dtau_dxi(x)
+
+        return _bracketed_newton(residual, x, lo, hi, 4e-16)
 
     def _eta_of_tau(self, tau):
         """$\\lambda > \\frac12$: solve $K[J(e^\\eta) - J_0] = \\tau$ for $\\eta$ (Newton)."""
@@ -475,20 +487,12 @@ class _Flow:
             if not short.any():
                 break
             hi = np.where(short, hi + 2.0 * (hi - lo) + 1.0, hi)
-        x = 0.5 * (lo + hi)
-        for _ in range(_NEWTON_ITERS):
-            f = K * (_lerch_neg(c, np.exp(x)) - self.J0) - tau
-            lo = np.where(f < 0, x, lo)
-            hi = np.where(f >= 0, x, hi)
-            deriv = K * np.exp(c * x - np.logaddexp(0.0, x))
-            new = x - f / deriv
-            bad = ~((new > lo) & (new < hi)) | ~np.isfinite(new)
-            new = np.where(bad, 0.5 * (lo + hi), new)
-            done = np.abs(new - x) <= 4e-16 * np.maximum(1.0, np.abs(x))
-            x = new
-            if done.all():
-                break
-        return x
+
+        def residual(x):
+            return (K * (_lerch_neg(c, np.exp(x)) - self.J0) - tau,
+                    K * np.exp(c * x - np.logaddexp(0.0, x)))
+
+        return _bracketed_newton(residual, 0.5 * (lo + hi), lo, hi, 4e-16)
 
     def wb(self, tau):
         """$w(\\tau)$, $b(\\tau)$."""
@@ -649,19 +653,9 @@ class _Flow:
                 return self.log_t(x)[0]
             return np.logaddexp(base, self._log_panel_integrals(start, x))
 
-        x = 0.5 * (lo + hi)
-        for _ in range(_NEWTON_ITERS):
+        def residual(x):  # d log t / d tau = e^{b - log t}
             lt_x = log_t_at(x)
-            f = lt_x - tgt
-            lo = np.where(f < 0, x, lo)
-            hi = np.where(f >= 0, x, hi)
-            _, b = self.wb(x)
-            new = x - f / np.exp(b - lt_x)
-            bad = ~((new > lo) & (new < hi)) | ~np.isfinite(new)
-            new = np.where(bad, 0.5 * (lo + hi), new)
-            done = np.abs(new - x) <= 1e-15 * np.maximum(1.0, np.abs(x))
-            x = new
-            if done.all():
-                break
-        out[pos] = x
+            return lt_x - tgt, np.exp(self.wb(x)[1] - lt_x)
+
+        out[pos] = _bracketed_newton(residual, 0.5 * (lo + hi), lo, hi, 1e-15)
         return out.reshape(shape)
