@@ -1,4 +1,5 @@
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -67,3 +68,53 @@ def test_clock_names():
         as_clock("lunar")
     with pytest.raises(ValueError, match="t_c"):
         gf.LogTime(t_c=0.0)
+
+
+# ---------------------------------------------------------------- Jacobians (stiff solver)
+
+
+def _states(problem):
+    """A state of each clock at a moderate point (mixed signs of the margins)."""
+    b = jnp.asarray(0.4 if problem.fit_bias else 0.0)
+    s = 2.5
+    yield gf.PhysicalTime(), 0.0, gf.Params(W, b)
+    yield gf.LogTime(), s, gf.Params(W, b - (0.0 if problem.fit_bias else s))
+    if problem.fit_bias:
+        yield gf.ConformalTime(), 0.3, ConformalState(gf.Params(W, b), jnp.asarray(1.1))
+
+
+def _jacfwd(clock, time, state, problem):
+    flat, unravel = jax.flatten_util.ravel_pytree(state)
+    field = lambda v: jax.flatten_util.ravel_pytree(
+        clock.vector_field(time, unravel(v), problem))[0]
+    return np.asarray(jax.jacfwd(field)(flat))
+
+
+@pytest.mark.parametrize("problem", list(problems()))
+def test_analytic_jacobians_equal_jacfwd(problem):
+    for clock, time, state in _states(problem):
+        jac = np.asarray(clock.jacobian(time, state, problem))
+        ref = _jacfwd(clock, time, state, problem)
+        np.testing.assert_allclose(jac, ref, rtol=1e-10, atol=1e-10 * np.abs(ref).max(),
+                                   err_msg=clock.name)
+        # the spectral-radius bound bounds the true spectral radius
+        rho = np.abs(np.linalg.eigvals(ref)).max()
+        assert rho <= float(clock.spectral_radius_bound(time, state, problem)) * (1 + 1e-12)
+        # the linear part is symmetric negative semi-definite; in physical and log time it
+        # is the whole Jacobian
+        _, c = clock.field_and_curvature(time, state, problem)
+        lin = np.asarray(clock.linear_part(time, state, problem, c))
+        np.testing.assert_allclose(lin, lin.T, rtol=0, atol=1e-14 * np.abs(lin).max())
+        assert np.linalg.eigvalsh(lin).max() <= 1e-14 * np.abs(lin).max()
+        if clock.name != "conformal":
+            np.testing.assert_array_equal(lin, jac)
+
+
+def test_log_jacobian_keeps_digits_at_huge_times():
+    # e^{s} l''(m) at s = 700 is O(1) (the margins grow like s) and must not overflow.
+    p = gf.Problem(X, loss="logistic")
+    state = gf.Params(W, jnp.asarray(0.2))
+    jac = np.asarray(gf.LogTime().jacobian(700.0, state, p))
+    assert np.all(np.isfinite(jac)) and np.abs(jac).max() > 1e-3
+    np.testing.assert_allclose(jac, _jacfwd(gf.LogTime(), 700.0, state, p), rtol=1e-10,
+                               atol=1e-12)

@@ -12,11 +12,23 @@ $\\exp\\big((c - m_i) + [\\log(-\\ell'(m_i)) + m_i]\\big)$ where the bracket is 
 exponentially tailed losses and $c - m_i$ is formed without cancellation, so no clock
 overflows or loses digits where the true value is finite. `tests/test_flow.py` checks
 each field against `jax.grad` of the training loss.
+
+Jacobians. With $\\hat a_i = (y_ix_i, a_i)$ and the clock-shifted curvature
+$c_i = e^{c}\\ell''(m_i)$ (formed like the weights), the Jacobian of the physical and log
+fields is $J = -\\frac1n\\sum_i c_i\\hat a_i\\hat a_i^\\top$: symmetric negative
+semi-definite, a real spectrum in $[-\\rho, 0]$ with $\\rho \\le \\frac1n\\sum_i c_i
+\\|\\hat a_i\\|^2$. The conformal field adds two low-rank terms (the derivative of its factor
+$e^{b}$ and the $q$ equation). Each clock returns the curvature together with its field
+(`field_and_curvature`, one pass over the data), its symmetric linear part
+(`linear_part`, what the stiff solver `gradflow.Ros34PW2` factors), the full analytic
+`jacobian` and a `spectral_radius_bound`; `tests/test_flow.py` checks them against
+`jax.jacfwd` and `numpy.linalg.eigvals`.
 """
 
 import abc
 from typing import ClassVar
 
+import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -29,6 +41,34 @@ jax.config.update("jax_enable_x64", True)
 def _weights(problem: Problem, shift_minus_margin, margin):
     """$e^{c}(-\\ell'(m_i))$ for the clock shift $c$, given $c - m_i$ and $m_i$."""
     return jnp.exp(shift_minus_margin + problem.loss.log_rate_plus_margin(margin))
+
+
+def _curvatures(problem: Problem, shift_minus_margin, margin):
+    """$e^{c}\\ell''(m_i)$ for the clock shift $c$, given $c - m_i$ and $m_i$."""
+    return jnp.exp(shift_minus_margin + problem.loss.log_curvature_plus_margin(margin))
+
+
+def _gram(problem: Problem, c):
+    """$-\\frac1n\\sum_i c_i\\hat a_i\\hat a_i^\\top$ with $\\hat a_i = (y_ix_i, a_i)$:
+    the Jacobian of the physical and log fields, in the order of `Params(w, b)`."""
+    n = problem.z.shape[0]
+    cz = c[:, None] * problem.z
+    ww = cz.T @ problem.z
+    wb = cz.T @ problem.a
+    bb = jnp.dot(c * problem.a, problem.a)
+    top = jnp.concatenate([ww, wb[:, None]], axis=1)
+    bottom = jnp.concatenate([wb, bb[None]])[None, :]
+    return -jnp.concatenate([top, bottom], axis=0) / n
+
+
+def row_norms(problem: Problem):
+    """$\\|\\hat a_i\\|^2 = \\|x_i\\|^2 + a_i^2$, one per sample."""
+    return jnp.sum(problem.z**2, axis=1) + problem.a**2
+
+
+def _trace_bound(problem: Problem, c):
+    """$\\frac1n\\sum_i c_i\\|\\hat a_i\\|^2 \\ge \\|J\\|_2$ for $J$ = `_gram(problem, c)`."""
+    return jnp.dot(c, row_norms(problem)) / problem.z.shape[0]
 
 
 def _descent(problem: Problem, g):
@@ -57,8 +97,37 @@ class AbstractClock(eqx.Module):
         """The clock time at physical time 0."""
 
     @abc.abstractmethod
+    def field_and_curvature(self, time, state, problem: Problem):
+        """The right-hand side and the shifted curvatures $c_i = e^{c}\\ell''(m_i)$ of
+        the samples (shape `(n,)`), from one pass over the data."""
+
     def vector_field(self, time, state, problem: Problem):
         """The right-hand side, in diffrax's `f(t, y, args)` form."""
+        return self.field_and_curvature(time, state, problem)[0]
+
+    def linear_part(self, time, state, problem: Problem, curvature):
+        """The symmetric negative semi-definite part of the Jacobian, as a matrix in the
+        order of `jax.flatten_util.ravel_pytree(state)`, from the curvatures that
+        `field_and_curvature` returned. In physical and log time it is the whole
+        Jacobian."""
+        del time, state
+        return _gram(problem, curvature)
+
+    def jacobian(self, time, state, problem: Problem):
+        """The analytic Jacobian of `vector_field` with respect to the state, a matrix in
+        the order of `jax.flatten_util.ravel_pytree(state)`."""
+        _, c = self.field_and_curvature(time, state, problem)
+        return self.linear_part(time, state, problem, c)
+
+    def spectral_radius_bound(self, time, state, problem: Problem):
+        """A cheap upper bound on the spectral radius of `jacobian` ($O(nd)$, no
+        matrix formed)."""
+        _, c = self.field_and_curvature(time, state, problem)
+        return _trace_bound(problem, c)
+
+    def term(self) -> "FlowTerm":
+        """This clock's vector field as a diffrax term (`FlowTerm`)."""
+        return FlowTerm(self)
 
     @abc.abstractmethod
     def physical(self, time, state) -> tuple[jax.Array, Params]:
@@ -77,10 +146,10 @@ class PhysicalTime(AbstractClock):
     def initial_time(self):
         return jnp.asarray(0.0)
 
-    def vector_field(self, t, y: Params, problem: Problem) -> Params:
+    def field_and_curvature(self, t, y: Params, problem: Problem):
         m = problem.margins(y.w, y.b)
         dw, db = _descent(problem, _weights(problem, -m, m))
-        return Params(dw, db)
+        return Params(dw, db), _curvatures(problem, -m, m)
 
     def time_of(self, t):
         return t
@@ -114,12 +183,35 @@ class ConformalTime(AbstractClock):
     def initial_time(self):
         return jnp.asarray(0.0)
 
-    def vector_field(self, tau, y: ConformalState, problem: Problem) -> ConformalState:
+    def field_and_curvature(self, tau, y: ConformalState, problem: Problem):
         w, b = y.params.w, y.params.b
         zw = problem.z @ w
         m = zw + problem.a * b
-        dw, db = _descent(problem, _weights(problem, -zw + (1.0 - problem.a) * b, m))
-        return ConformalState(Params(dw, db), jnp.exp(b - y.q))
+        shift_minus_m = -zw + (1.0 - problem.a) * b
+        dw, db = _descent(problem, _weights(problem, shift_minus_m, m))
+        field = ConformalState(Params(dw, db), jnp.exp(b - y.q))
+        return field, _curvatures(problem, shift_minus_m, m)
+
+    def linear_part(self, tau, y: ConformalState, problem, curvature):
+        """$e^{b}$ times the physical Jacobian in $(w, b)$, and $-e^{b-q}$ for $q$."""
+        gram = _gram(problem, curvature)
+        d1 = gram.shape[0]
+        out = jnp.zeros((d1 + 1, d1 + 1), gram.dtype).at[:d1, :d1].set(gram)
+        return out.at[d1, d1].set(-jnp.exp(y.params.b - y.q))
+
+    def jacobian(self, tau, y: ConformalState, problem):
+        field, c = self.field_and_curvature(tau, y, problem)
+        jac = self.linear_part(tau, y, problem, c)
+        d1 = jac.shape[0] - 1
+        # d/db of the factor e^{b}: the field itself in the b column; dq/dtau = e^{b-q}.
+        f_theta = jnp.concatenate([field.params.w, field.params.b[None]])
+        jac = jac.at[:d1, d1 - 1].add(f_theta)
+        return jac.at[d1, d1 - 1].add(field.q)
+
+    def spectral_radius_bound(self, tau, y: ConformalState, problem):
+        field, c = self.field_and_curvature(tau, y, problem)
+        f_theta = jnp.sqrt(jnp.sum(field.params.w**2) + field.params.b**2)
+        return _trace_bound(problem, c) + f_theta + jnp.sqrt(2.0) * field.q
 
     def physical(self, tau, y):
         return jnp.expm1(y.q), y.params
@@ -154,16 +246,32 @@ class LogTime(AbstractClock):
     def time_of(self, t):
         return jnp.log(t + self.t_c)
 
-    def vector_field(self, s, y: Params, problem: Problem) -> Params:
+    def field_and_curvature(self, s, y: Params, problem: Problem):
         zw = problem.z @ y.w
         a = problem.a
         m = zw + a * (s + y.b)
-        dw, db = _descent(problem, _weights(problem, -zw - a * y.b + (1.0 - a) * s, m))
-        return Params(dw, db - 1.0)
+        shift_minus_m = -zw - a * y.b + (1.0 - a) * s
+        dw, db = _descent(problem, _weights(problem, shift_minus_m, m))
+        return Params(dw, db - 1.0), _curvatures(problem, shift_minus_m, m)
 
     def physical(self, s, y):
         t = jnp.exp(s) - self.t_c if self.t_c != 1.0 else jnp.expm1(s)
         return t, Params(y.w, y.b + s)
+
+
+class FlowTerm(diffrax.ODETerm):
+    """A clock's vector field as a diffrax `ODETerm` that also carries the clock, so that
+    a solver can ask it for the field's curvatures and Jacobian (`gradflow.Ros34PW2`
+    does). Any other diffrax solver sees a plain `ODETerm`.
+
+    **Arguments:** `clock`, an `AbstractClock`.
+    """
+
+    clock: AbstractClock
+
+    def __init__(self, clock: AbstractClock):
+        self.clock = clock
+        self.vector_field = clock.vector_field
 
 
 CLOCKS = {"physical": PhysicalTime, "conformal": ConformalTime, "log": LogTime}

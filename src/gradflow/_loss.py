@@ -5,7 +5,9 @@ Each loss is a small `equinox.Module` strategy with three numerically stable pie
 - `value(m)`: $\\ell(m)$;
 - `log_value(m)`: $\\log \\ell(m)$, finite wherever $\\ell(m) > 0$ mathematically;
 - `log_rate(m)`: $\\log(-\\ell'(m))$, the log of the weight each sample gets in the
-  gradient, from which every vector field of `gradflow._flow` is built.
+  gradient, from which every vector field of `gradflow._flow` is built;
+- `log_curvature_plus_margin(m)`: $\\log\\ell''(m) + m$, the weight of each sample in
+  the Jacobian of the vector fields (the stiff solver's linear part).
 
 The two losses of the paper are exponentially tailed, $-\\ell'(m) \\sim e^{-m}$, so
 `log_rate(m) + m` stays bounded as $m \\to \\infty$; the clocks use this to keep digits.
@@ -39,6 +41,11 @@ class AbstractLoss(eqx.Module):
     def log_rate_plus_margin(self, m: Array) -> Array:
         """$\\log(-\\ell'(m)) + m$: bounded for exponentially tailed losses."""
 
+    @abc.abstractmethod
+    def log_curvature_plus_margin(self, m: Array) -> Array:
+        """$\\log\\ell''(m) + m$: bounded for exponentially tailed losses. The curvature
+        $\\ell''$ weighs each sample in the Jacobian of every clock's vector field."""
+
     def log_rate(self, m: Array) -> Array:
         """$\\log(-\\ell'(m))$."""
         return self.log_rate_plus_margin(m) - m
@@ -66,6 +73,10 @@ class LogisticLoss(AbstractLoss):
         # -l'(m) = sigmoid(-m) = e^{-m} / (1 + e^{-m})  =>  log(-l') + m = -softplus(-m)
         return -jnp.logaddexp(0.0, -m)
 
+    def log_curvature_plus_margin(self, m):
+        # l''(m) = sigmoid(m) sigmoid(-m) = e^{-m} / (1 + e^{-m})^2
+        return -2.0 * jnp.logaddexp(0.0, -m)
+
 
 class ExponentialLoss(AbstractLoss):
     """Exponential loss $\\ell(m) = e^{-m}$."""
@@ -79,6 +90,9 @@ class ExponentialLoss(AbstractLoss):
         return -m
 
     def log_rate_plus_margin(self, m):
+        return jnp.zeros_like(m)
+
+    def log_curvature_plus_margin(self, m):
         return jnp.zeros_like(m)
 
 
