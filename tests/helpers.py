@@ -75,3 +75,40 @@ def minimize_ltilde(x):
 
 def linf_rel(a, b):
     return np.max(np.abs(np.asarray(a) - np.asarray(b))) / np.max(np.abs(np.asarray(b)))
+
+
+def reference_solution(problem, t_max, rtol=1e-12):
+    """(w, b) at `t_max` for any problem (labels ±1, bias or not, both losses): scipy's
+    Radau in log time s = log(1+t), beta = b - s, with the Jacobian written out here."""
+    x, y = np.asarray(problem.x), np.asarray(problem.y)
+    n, d = x.shape
+    z = y[:, None] * x
+    a = y if problem.fit_bias else np.zeros(n)
+    rows = np.hstack([z, a[:, None]])
+    exponential = problem.loss.name == "exponential"
+
+    def parts(s, v):
+        m = z @ v[:d] + a * (s + v[d])
+        if exponential:
+            g = np.exp(s - m)  # e^{s} (-l'(m))
+            c = g  # e^{s} l''(m)
+        else:
+            g = np.exp(s + log_expit(-m))
+            c = np.exp(s + log_expit(m) + log_expit(-m))
+        return g, c
+
+    def f(s, v):
+        g, _ = parts(s, v)
+        out = rows.T @ g / n
+        out[d] -= 1.0
+        return out
+
+    def jac(s, v):
+        _, c = parts(s, v)
+        return -(rows.T * c) @ rows / n
+
+    s1 = np.log1p(t_max)
+    sol = scipy.integrate.solve_ivp(f, (0.0, s1), np.zeros(d + 1), method="Radau", jac=jac,
+                                    rtol=rtol, atol=rtol * 1e-2)
+    assert sol.success, sol.message
+    return sol.y[:d, -1], (sol.y[d, -1] + s1) if problem.fit_bias else 0.0

@@ -1,0 +1,302 @@
+"""`Radau5`: an implicit diffrax solver for gradient flow that reuses one
+eigendecomposition of the flow's Jacobian over many steps.
+
+Gradient flow is stiff: in physical and log time the Jacobian
+$J = -\\frac1n\\sum_i c_i\\hat a_i\\hat a_i^\\top$ ($c_i$ the clock-shifted curvature
+$\\ell''(m_i)$, $\\hat a_i = (y_ix_i, a_i)$) has a real spectrum in $[-\\rho, 0]$, and $\\rho$
+grows like $\\sigma^2$ while the slowest relaxation rate does not, so an explicit solver's
+steps are bounded by stability rather than accuracy (`benchmarks/bench_solvers.py`).
+
+**Method.** The three-stage Radau IIA collocation method (order 5, L-stable, stiffly
+accurate), with the simplified Newton iteration, error estimate and step-size-independent
+transformation of Hairer & Wanner (*Solving ODEs II*, §IV.8, their code RADAU5; scipy's
+`Radau` follows the same design). Each Newton iteration needs the three stage fields and
+solves with $\\mu_r/h - W$ (real $\\mu_r$) and $\\mu_c/h - W$ (complex $\\mu_c$), where $W$
+approximates $J$.
+
+**Structure used.** $W = Q\\operatorname{diag}(\\nu)Q^\\top$ from one eigendecomposition,
+so every solve, for any step size and either shift, costs two products with $Q$: a
+change of step size needs no new factorization. Between decompositions the eigenvalues
+follow $J$ to first order, $\\nu_k = q_k^\\top J(y_0) q_k = -\\frac1n\\sum_i c_i
+\\langle\\hat a_i, q_k\\rangle^2$, an $O(nd)$ product with the curvatures that every vector
+field returns anyway. The Newton iteration, not $W$, decides the answer: a stale $W$
+only slows the convergence, whose rate is measured at every step.
+
+**When to refresh** (measured in `benchmarks/bench_solvers.py`): a new eigendecomposition
+is made at the start of a step when the last step's Newton contraction rate exceeded
+`refresh_rate`, and within a step when the Newton iteration fails with a $W$ that is not
+fresh (the step is then retried once at the same size). A step whose iteration fails
+with a fresh $W$ returns an infinite error, and the step-size controller shrinks it.
+
+The Newton tolerance and norm come from the step-size controller (diffrax's
+`with_stepsize_controller_tols` mechanism, as for its own implicit solvers). The solver
+needs a `gradflow.FlowTerm` (a clock's `term()`, which `integrate` passes), because it
+asks the clock for the curvatures and the linear part of its field.
+"""
+
+from collections.abc import Callable
+from typing import ClassVar
+
+import diffrax
+import jax
+import jax.flatten_util
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+
+from ._flow import FlowTerm
+
+jax.config.update("jax_enable_x64", True)
+
+# ---- Radau IIA, three stages (Hairer & Wanner II, Table IV.5.6 and §IV.8).
+_S6 = 6.0**0.5
+_NODES = np.array([(4.0 - _S6) / 10.0, (4.0 + _S6) / 10.0, 1.0])
+_A = np.array([
+    [(88 - 7 * _S6) / 360, (296 - 169 * _S6) / 1800, (-2 + 3 * _S6) / 225],
+    [(296 + 169 * _S6) / 1800, (88 + 7 * _S6) / 360, (-2 - 3 * _S6) / 225],
+    [(16 - _S6) / 36, (16 + _S6) / 36, 1 / 9],
+])
+# A^{-1} = T diag(mu_real, [[alpha, -beta], [beta, alpha]]) T^{-1}: the real and complex
+# eigenvalues of A^{-1}, and a real T that block-diagonalizes it (computed, not copied).
+# With T = [v_real, Re v, Im v] for eigenvectors v_real and v (eigenvalue lam), the
+# complex block acts on (W_2 + i W_3) as multiplication by conj(lam).
+_EIG, _V = np.linalg.eig(np.linalg.inv(_A))
+_ORDER = np.argsort(np.abs(_EIG.imag))
+_EIG, _V = _EIG[_ORDER], _V[:, _ORDER]
+_MU_REAL = float(_EIG[0].real)
+_MU_COMPLEX = complex(np.conj(_EIG[1]))
+_T = np.stack([_V[:, 0].real, _V[:, 1].real, _V[:, 1].imag], axis=1)
+_TI = np.linalg.inv(_T)
+# Error estimate (Hairer & Wanner II, Eq. IV.8.19-8.20): the embedded solution differs by
+# (mu_real/h - J)^{-1} (f0 + E Z / h).
+_E = np.array([-13.0 - 7.0 * _S6, -13.0 + 7.0 * _S6, -1.0]) / 3.0
+# Collocation polynomial u(t0 + x h) = y0 + sum_k x^k (Z^T P)_k, for initial guesses.
+_P = np.linalg.solve(np.vander(_NODES, 4, increasing=True)[:, 1:], np.eye(3)).T
+
+
+def _check_tables():
+    """The transformation reproduces A^{-1} (import-time self-check, cheap)."""
+    block = np.array([[_MU_REAL, 0, 0], [0, _MU_COMPLEX.real, -_MU_COMPLEX.imag],
+                      [0, _MU_COMPLEX.imag, _MU_COMPLEX.real]])
+    assert np.allclose(_T @ block @ _TI, np.linalg.inv(_A), rtol=1e-12, atol=1e-12)
+
+
+_check_tables()
+
+
+def _eigh(matrix):
+    """`eigh` by LAPACK's QR algorithm on a CPU (4x faster there than JAX's default at
+    d = 190, measured), the platform's default elsewhere."""
+    impl = jax.lax.linalg.EighImplementation.QR if jax.default_backend() == "cpu" else None
+    q, nu = jax.lax.linalg.eigh(matrix, implementation=impl)
+    return nu, q
+
+
+def _tracked(p2, c):
+    """$-\\frac1n\\sum_i c_i\\langle\\hat a_i, q_k\\rangle^2$ for each eigenvector $q_k$."""
+    return -(c @ p2) / c.shape[0]
+
+
+class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
+    """Radau IIA of order 5 for `gradflow`'s clocks: L-stable, stiffly accurate, with
+    a simplified Newton iteration that reuses one eigendecomposition of the flow's
+    Jacobian over many steps and tracks its eigenvalues in between (see the module
+    documentation).
+
+    Works with diffrax's `diffeqsolve`, `PIDController`, `SaveAt` (cubic Hermite dense
+    output, so `SaveAt(dense=True)` and events work), under `jit`, `vmap`, `lax.map`
+    and `shard_map`. Needs a `gradflow.FlowTerm` (what `integrate` passes). The final
+    solver state (`SaveAt(solver_state=True)`) counts, over accepted steps, the
+    eigendecompositions made (`num_jacobians`) and the Newton iterations
+    (`num_newton_iterations`, three vector fields each).
+
+    **Arguments:**
+
+    - `refresh_rate`: make a new eigendecomposition when the last step's Newton
+      contraction rate exceeded this (default 0.1; measured in
+      `benchmarks/bench_solvers.py`).
+    - `root_find_max_steps`: Newton iterations per attempt (default 7).
+    - `root_finder`: only its tolerances and norm are used (the Newton iteration is this
+      solver's own, in the eigenbasis); by default they are the step-size controller's.
+    """
+
+    refresh_rate: float = 0.1
+    root_finder: optx.AbstractRootFinder = diffrax.with_stepsize_controller_tols(
+        diffrax.VeryChord)()
+    root_find_max_steps: int = 7
+
+    term_structure: ClassVar = diffrax.AbstractTerm
+    interpolation_cls: ClassVar[Callable[..., diffrax.AbstractLocalInterpolation]] = (
+        diffrax.ThirdOrderHermitePolynomialInterpolation.from_k
+    )
+
+    def __check_init__(self):
+        if not (0 < self.refresh_rate < 1):
+            raise ValueError(f"`refresh_rate` must be in (0, 1); got {self.refresh_rate!r}.")
+
+    def order(self, terms):
+        return 5
+
+    def error_order(self, terms):
+        return 4
+
+    @staticmethod
+    def _clock(terms):
+        # diffeqsolve wraps the term for the direction of integration (diffrax's
+        # `WrapTerm`, with a `.term`); gradient flow runs forward.
+        while not isinstance(terms, FlowTerm) and isinstance(
+            getattr(terms, "term", None), diffrax.AbstractTerm
+        ):
+            terms = terms.term
+        if not isinstance(terms, FlowTerm):
+            raise ValueError(
+                "Radau5 needs a `gradflow.FlowTerm` (a clock's `term()`), which carries "
+                f"the flow's Jacobian; got {type(terms).__name__}."
+            )
+        return terms.clock
+
+    def _field(self, terms, t, y, args):
+        field, curvature = self._clock(terms).field_and_curvature(t, y, args)
+        return jax.flatten_util.ravel_pytree(field)[0], curvature
+
+    def _eigen(self, terms, t, y, args, c):
+        """Eigendecomposition of the linear part at (t, y) and the squared coordinates
+        of the samples in its eigenbasis."""
+        gram = self._clock(terms).linear_part(t, y, args, c)
+        nu, q = _eigh(gram)
+        rows = jnp.concatenate([args.z, args.a[:, None]], axis=1)
+        p2 = (rows @ q[: rows.shape[1]]) ** 2
+        return dict(q=q, nu_rest=nu - _tracked(p2, c), p2=p2)
+
+    def init(self, terms, t0, t1, y0, args):
+        f, c = self._field(terms, t0, y0, args)
+        z = jnp.zeros((3,) + f.shape, f.dtype)
+        state = dict(f0=f, c0=c, z_prev=z, h_prev=jnp.asarray(t1 - t0, f.dtype),
+                     rate=jnp.asarray(1e-3, f.dtype), first_rate=jnp.asarray(1e-3, f.dtype),
+                     num_jacobians=jnp.asarray(1),
+                     num_newton_iterations=jnp.asarray(0), started=jnp.asarray(False))
+        state.update(self._eigen(terms, t0, y0, args, c))
+        return state
+
+    def _newton(self, terms, t0, y0, args, h, state, z0, scale, tol, stale):
+        """Simplified Newton iteration for the stage increments Z in the eigenbasis of W.
+
+        One `while_loop`: each pass either iterates, or (at the start when `stale`, or
+        after a failure with a W that is not fresh) makes a new eigendecomposition and
+        starts again from `z0`. Returns (converged, Z, the state with its W, the measured
+        contraction rate, the rate for the next first iteration, iterations)."""
+        flat0, unravel = jax.flatten_util.ravel_pytree(y0)
+        times = t0 + jnp.asarray(_NODES) * h
+        norm = self.root_finder.norm
+        max_iterations = self.root_find_max_steps
+        tiny = jnp.finfo(h.dtype).eps
+        stage_fields = jax.vmap(lambda t, v: self._field(terms, t, unravel(flat0 + v), args)[0])
+
+        def restart(carry):
+            state = dict(carry["state"])
+            state.update(self._eigen(terms, t0, y0, args, state["c0"]))
+            state["num_jacobians"] = state["num_jacobians"] + 1
+            state["rate"] = state["first_rate"] = jnp.asarray(1e-3, h.dtype)
+            return dict(carry, state=state, k=jnp.zeros_like(carry["k"]), w=_TI @ z0, z=z0,
+                        failed=jnp.asarray(False), fresh=jnp.asarray(True))
+
+        def iterate(carry):
+            state, k, w, z = carry["state"], carry["k"], carry["w"], carry["z"]
+            q = state["q"]
+            nu = state["nu_rest"] + _tracked(state["p2"], state["c0"])
+            # The first iteration's rate is not measured yet: the last step's, a little
+            # more pessimistic (RADAU5's FACCON).
+            first_rate = jnp.maximum(state["first_rate"], tiny) ** 0.8
+            g = _TI @ stage_fields(times, z)  # (3, m): transformed fields
+            mu_c = _MU_COMPLEX
+            rhs = jnp.stack([g[0] - (_MU_REAL / h) * w[0],
+                             g[1] - (mu_c.real * w[1] - mu_c.imag * w[2]) / h,
+                             g[2] - (mu_c.imag * w[1] + mu_c.real * w[2]) / h])
+            e = rhs @ q  # eigen coordinates
+            e_real = e[0] / (_MU_REAL / h - nu)
+            e_complex = (e[1] + 1j * e[2]) / (mu_c / h - nu)
+            dw = jnp.stack([e_real, e_complex.real, e_complex.imag]) @ q.T
+            size = norm(dw / scale)
+            rate = jnp.where(k == 0, first_rate, size / carry["old"])
+            measured = jnp.where(k == 0, state["rate"], rate)
+            ok = jnp.isfinite(size) & (rate < 1)
+            w = jnp.where(ok, w + dw, w)
+            done = ok & ((size == 0) | (rate / (1 - rate) * size < tol))
+            slow = (k > 0) & (rate ** (max_iterations - k) / (1 - rate) * size > tol)
+            failed = ~done & (~ok | slow | (k + 1 >= max_iterations))
+            # after a one-iteration step, the next first iteration is judged with the
+            # pessimistic rate, so that the rate is measured again now and then
+            state = dict(state, rate=measured,
+                         first_rate=jnp.where(k == 0, first_rate, rate))
+            return dict(carry, state=state, k=k + 1, w=w, z=_T @ w, old=size, done=done,
+                        failed=failed, iterations=carry["iterations"] + 1)
+
+        def cond(carry):
+            return ~carry["done"] & ~(carry["failed"] & carry["fresh"])
+
+        def body(carry):
+            return jax.lax.cond(carry["failed"], restart, iterate, carry)
+
+        init = dict(state=state, k=jnp.asarray(0), w=_TI @ z0, z=z0,
+                    old=jnp.asarray(1.0, h.dtype), done=jnp.asarray(False),
+                    failed=jnp.asarray(stale), fresh=jnp.asarray(False),
+                    iterations=jnp.asarray(0))
+        out = jax.lax.while_loop(cond, body, init)
+        return out["done"], out["z"], out["state"], out["iterations"]
+
+    def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
+        state = dict(solver_state)
+        flat0, unravel = jax.flatten_util.ravel_pytree(y0)
+        h = t1 - t0
+        if made_jump is not False:
+            f, c = jax.lax.cond(
+                made_jump, lambda: self._field(terms, t0, y0, args),
+                lambda: (state["f0"], state["c0"]),
+            )
+            state["f0"], state["c0"] = f, c
+        rtol, atol = self.root_finder.rtol, self.root_finder.atol
+        scale = atol + rtol * jnp.abs(flat0)
+        eps = jnp.finfo(flat0.dtype).eps
+        tol = jnp.maximum(10 * eps / rtol, jnp.minimum(0.03, jnp.sqrt(rtol)))
+        # Initial guess: the previous step's collocation polynomial, extrapolated.
+        x = 1.0 + (h / state["h_prev"]) * _NODES
+        powers = jnp.stack([x, x**2, x**3], axis=1)  # (3 nodes, 3 powers)
+        extrapolated = (powers @ _P.T) @ state["z_prev"] - state["z_prev"][2]
+        z0 = jnp.where(state["started"], extrapolated, jnp.zeros_like(extrapolated))
+        z0 = jnp.where(jnp.all(jnp.isfinite(z0)), z0, jnp.zeros_like(z0))
+        stale = ~(state["rate"] <= self.refresh_rate)  # NaN also refreshes
+        done, z, state, iterations = self._newton(
+            terms, t0, y0, args, h, state, z0, scale, tol, stale)
+
+        flat1 = flat0 + z[2]
+        y1 = unravel(flat1)
+        # Error estimate (Hairer & Wanner II, Eq. IV.8.20): (mu_real/h - W)^{-1} applied
+        # to f0 + E Z / h, and once more where that is too large (RADAU5's refinement).
+        q = state["q"]
+        nu = state["nu_rest"] + _tracked(state["p2"], state["c0"])
+        inv_real = 1.0 / (_MU_REAL / h - nu)
+
+        def filtered(v):
+            return q @ (inv_real * (v @ q))
+
+        ze = (_E @ z) / h
+        error = filtered(state["f0"] + ze)
+        scale_err = atol + rtol * jnp.maximum(jnp.abs(flat0), jnp.abs(flat1))
+        big = self.root_finder.norm(error / scale_err) >= 1
+        error = jax.lax.cond(
+            big & done,
+            lambda: filtered(self._field(terms, t0, unravel(flat0 + error), args)[0] + ze),
+            lambda: error,
+        )
+        error = jnp.where(done, error, jnp.inf)
+        f1, c1 = self._field(terms, t1, y1, args)
+        dense_info = dict(y0=y0, y1=y1, k=jax.tree.map(
+            lambda a, b: jnp.stack([a, b]), unravel(h * state["f0"]), unravel(h * f1)))
+        state.update(f0=f1, c0=c1, z_prev=z, h_prev=jnp.asarray(h, h.dtype),
+                     rate=jnp.where(done, state["rate"], jnp.inf),
+                     started=jnp.asarray(True),
+                     num_newton_iterations=state["num_newton_iterations"] + iterations)
+        return y1, unravel(error), dense_info, state, diffrax.RESULTS.successful
+
+    def func(self, terms, t0, y0, args):
+        return terms.vf(t0, y0, args)

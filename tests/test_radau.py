@@ -1,0 +1,176 @@
+"""`Radau5`, the stiff solver: order, agreement with independent references, reuse of
+its eigendecomposition, dense output and events, and the default rules of `integrate`."""
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optimistix as optx
+import pytest
+import scipy.optimize
+from helpers import reference_solution
+
+import gradflow as gf
+from gradflow._flow import ConformalState
+
+
+def _fixed_step(model, clock, t_end, steps, solver):
+    """`steps` equal steps of `clock` from t = 0 to `t_end`, final (w, b)."""
+    problem = model.problem
+    y0 = gf.Params(jnp.zeros(1), jnp.asarray(0.0))
+    s0, s1 = clock.initial_time(), clock.time_of(t_end)
+    sol = diffrax.diffeqsolve(
+        clock.term(), solver, s0, s1, (s1 - s0) / steps, clock.initial_state(problem, y0),
+        args=problem, stepsize_controller=diffrax.ConstantStepSize(), max_steps=steps + 1,
+    )
+    _, params = clock.physical(sol.ts[-1], jax.tree.map(lambda v: v[-1], sol.ys))
+    return float(params.w[0]), float(params.b)
+
+
+@pytest.mark.parametrize("clock", [gf.PhysicalTime(), gf.LogTime()], ids=lambda c: c.name)
+def test_order_five_on_the_two_point_closed_form(clock):
+    # Radau IIA with 3 stages has order 5: halving the step divides the error by ~32.
+    model = gf.TwoPointModel(0.3, 2.0)
+    t_end = 3.0
+    exact = model.physical(np.array([t_end]))
+    tight = diffrax.VeryChord(rtol=1e-14, atol=1e-14, norm=optx.rms_norm)
+    solver = gf.Radau5(root_finder=tight, root_find_max_steps=20)
+    errors = []
+    for steps in (8, 16, 32):
+        w, b = _fixed_step(model, clock, t_end, steps, solver)
+        errors.append(max(abs(w - exact.w[0]), abs(b - exact.b[0])))
+    orders = np.log2(np.array(errors[:-1]) / np.array(errors[1:]))
+    assert errors[-1] < 1e-8, errors
+    assert np.all((orders > 4.4) & (orders < 6.0)), (errors, orders)
+
+
+def _problems():
+    rng = np.random.default_rng(3)
+    x = 10.0 * rng.standard_normal((40, 18))
+    y = np.where(rng.random(40) < 0.5, -1.0, 1.0)
+    yield "paper sigma=10", gf.Problem(x, sigma=10.0), 1e12
+    yield "exponential", gf.Problem(x, loss="exponential", sigma=10.0), 1e12
+    yield "mixed labels", gf.Problem(0.2 * x + 1.0 * y[:, None], y), 1e8
+    yield "no bias", gf.Problem(x, y, fit_bias=False), 1e8
+
+
+@pytest.mark.parametrize("name,problem,t_max", list(_problems()), ids=lambda v: str(v)[:14])
+@pytest.mark.parametrize("clock", ["log", "physical"])
+def test_agrees_with_scipy_reference(name, problem, t_max, clock):
+    # reference: scipy Radau at rtol 1e-12 on equations written apart in numpy. Physical
+    # time carries b ~ log t absolutely (it loses digits at long horizons): a tighter rtol.
+    w_ref, b_ref = reference_solution(problem, t_max)
+    rtol = 1e-6 if clock == "log" else 1e-8
+    traj = gf.integrate(problem, t_max, clock=clock, solver=gf.Radau5(), rtol=rtol,
+                        saveat=[t_max])
+    scale = max(np.abs(w_ref).max(), 1.0)
+    assert np.abs(np.asarray(traj.w[-1]) - w_ref).max() / scale < 1e-7
+    assert abs(float(traj.b[-1]) - b_ref) < 1e-7
+
+
+def test_reuses_its_eigendecomposition():
+    # σ = 10: stiff; one eigendecomposition serves many steps
+    problem = gf.gaussian_problem(200, 95, 10.0, seed=1)
+    traj = gf.integrate(problem, 1e12, solver=gf.Radau5(), saveat=[1e12])
+    st = traj.stats
+    assert st["num_jacobians"] * 5 <= st["num_accepted_steps"], st
+    assert st["num_newton_iterations"] <= 6 * st["num_steps"], st
+    # a stricter refresh rule decomposes more often, and gives the same answer
+    strict = gf.integrate(problem, 1e12, solver=gf.Radau5(refresh_rate=0.01), saveat=[1e12])
+    assert strict.stats["num_jacobians"] > st["num_jacobians"]
+    np.testing.assert_allclose(strict.w[-1], traj.w[-1], rtol=1e-6, atol=1e-8)
+
+
+def test_dense_output_and_events_in_the_conformal_clock():
+    # the conformal clock stops on an event and reads saved points off the dense output
+    problem = gf.gaussian_problem(60, 28, 3.0, seed=2)
+    ts = np.geomspace(1e-2, 1e8, 9)
+    ref = gf.integrate(problem, 1e8, clock="log", solver=diffrax.Dopri8(), rtol=1e-12,
+                       saveat=ts)
+    traj = gf.integrate(problem, 1e8, clock="conformal", solver=gf.Radau5(), rtol=1e-9,
+                        saveat=ts)
+    np.testing.assert_array_equal(traj.t, ts)
+    np.testing.assert_allclose(traj.w, ref.w, rtol=0, atol=2e-6 * np.abs(ref.w).max())
+    np.testing.assert_allclose(traj.b, ref.b, rtol=0, atol=2e-6)
+
+
+def test_solves_to_the_maximum_likelihood_fit():
+    # inseparable data with mixed labels: the flow converges to the optimum, which scipy
+    # finds by Newton's method on the same loss
+    rng = np.random.default_rng(5)
+    y = np.where(rng.random(80) < 0.5, -1.0, 1.0)
+    x = rng.standard_normal((80, 4)) * [1.0, 10.0, 0.1, 3.0]
+    x[:, 0] += 0.7 * y
+    problem = gf.Problem(x, y)
+    z = np.hstack([y[:, None] * x, y[:, None]])
+
+    def loss(v):
+        return np.mean(np.logaddexp(0.0, -z @ v))
+
+    def grad(v):
+        return -(z.T @ (1.0 / (1.0 + np.exp(z @ v)))) / len(y)
+
+    def hess(v):
+        s = 1.0 / (1.0 + np.exp(-(z @ v)))
+        return (z.T * (s * (1 - s))) @ z / len(y)
+
+    opt = scipy.optimize.minimize(loss, np.zeros(5), jac=grad, hess=hess,
+                                  method="trust-exact", options=dict(gtol=1e-14))
+    assert gf.default_clock(problem).name == "physical"
+    traj = gf.integrate(problem, 1e9, saveat=[1e9])  # defaults: physical clock, Radau5
+    assert traj.stats["solver"] == "Radau5"
+    np.testing.assert_allclose(traj.w[-1], opt.x[:4], rtol=0, atol=1e-8 * np.abs(opt.x).max())
+    assert abs(float(traj.b[-1]) - opt.x[4]) < 1e-8
+
+
+def test_default_rules():
+    paper = gf.gaussian_problem(100, 40, 1.0, seed=0)
+    assert gf.default_clock(paper).name == "log"  # separable by the bias alone
+    assert isinstance(gf.default_solver(paper), diffrax.Tsit5)  # bound 0.25(40+1) < 200
+    stiff = gf.gaussian_problem(100, 40, 10.0, seed=0)  # bound 0.25(100*40+1)
+    assert isinstance(gf.default_solver(stiff), gf.Radau5)
+    assert isinstance(gf.default_solver(stiff, gf.ConformalTime()), diffrax.Tsit5)
+    rng = np.random.default_rng(0)
+    y = np.where(rng.random(50) < 0.5, -1.0, 1.0)
+    separable = gf.Problem(rng.standard_normal((50, 3)) + 4.0 * y[:, None], y)
+    assert gf.default_clock(separable).name == "log"
+    assert isinstance(gf.default_solver(separable), gf.Radau5)
+    traj = gf.integrate(stiff, 1e6, saveat=[1e6])
+    assert (traj.stats["solver"], traj.stats["rtol"]) == ("Radau5", 1e-6)
+
+
+def test_explicit_solver_out_of_steps_suggests_the_stiff_solver():
+    rng = np.random.default_rng(5)
+    y = np.where(rng.random(60) < 0.5, -1.0, 1.0)
+    problem = gf.Problem(rng.standard_normal((60, 3)) * [1.0, 30.0, 1.0] + 0.3 * y[:, None], y)
+    with pytest.raises(gf.IntegrationError, match="Radau5"):
+        gf.integrate(problem, 1e8, solver=diffrax.Tsit5(), max_steps=2000)
+
+
+def test_needs_a_flow_term_and_valid_options():
+    with pytest.raises(ValueError, match="refresh_rate"):
+        gf.Radau5(refresh_rate=1.5)
+    problem = gf.gaussian_problem(10, 3, 1.0)
+    y0 = gf.Params(jnp.zeros(3), jnp.asarray(0.0))
+    term = diffrax.ODETerm(gf.PhysicalTime().vector_field)
+    with pytest.raises(ValueError, match="FlowTerm"):
+        diffrax.diffeqsolve(term, gf.Radau5(), 0.0, 1.0, None, y0, args=problem,
+                            stepsize_controller=diffrax.PIDController(rtol=1e-6, atol=1e-8))
+
+
+def test_runs_under_vmap_and_lax_map():
+    problems = [gf.gaussian_problem(30, 12, 10.0, seed=k) for k in range(3)]
+    singles = [gf.integrate(p, 1e8, solver=gf.Radau5(), saveat=[1e8]) for p in problems]
+    for batch_size in (1, 3):  # lax.map, and vmap over groups of 3
+        ens = gf.ensemble(problems, 1e8, solver=gf.Radau5(), saveat=[1e8],
+                          batch_size=batch_size, devices=1)
+        for k, single in enumerate(singles):
+            np.testing.assert_allclose(ens.w[k, -1], single.w[-1], rtol=1e-12, atol=1e-12)
+
+
+def test_conformal_state_linear_part_pads_q():
+    problem = gf.gaussian_problem(10, 3, 1.0)
+    state = ConformalState(gf.Params(jnp.zeros(3) + 0.1, jnp.asarray(0.5)), jnp.asarray(0.2))
+    _, c = gf.ConformalTime().field_and_curvature(0.0, state, problem)
+    lin = np.asarray(gf.ConformalTime().linear_part(0.0, state, problem, c))
+    assert lin.shape == (5, 5) and lin[4, 4] == pytest.approx(-np.exp(0.5 - 0.2))
