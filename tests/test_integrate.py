@@ -99,7 +99,7 @@ def test_default_outputs(three_clocks):
         v = getattr(tr, name)
         assert v.shape == (201,) and np.all(np.isfinite(v))
     assert tr.stats["rtol"] == RTOL_RUN and tr.stats["clock"] == "log"
-    assert tr.stats["solver"] == type(_integrate.default_solver()).__name__
+    assert tr.stats["solver"] == type(_integrate.default_solver(tr.problem)).__name__
     assert tr.successful and tr.message == ""
     # grokking instance: trains first, generalizes later
     assert tr.train_accuracy[-1] == 1.0 and tr.test_accuracy[-1] > 0.99

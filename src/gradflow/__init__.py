@@ -63,8 +63,11 @@ from ._extensions import powerlaw_problem as powerlaw_problem
 from ._extensions import threshold_problem as threshold_problem
 from ._flow import AbstractClock as AbstractClock
 from ._flow import ConformalTime as ConformalTime
+from ._flow import FlowTerm as FlowTerm
 from ._flow import LogTime as LogTime
 from ._flow import PhysicalTime as PhysicalTime
+from ._integrate import default_clock as default_clock
+from ._integrate import default_solver as default_solver
 from ._integrate import integrate as integrate
 from ._loss import AbstractLoss as AbstractLoss
 from ._loss import ExponentialLoss as ExponentialLoss
@@ -78,6 +81,7 @@ from ._problem import as_problem as as_problem
 from ._problem import gaussian_problem as gaussian_problem
 from ._problem import reduced_problem as reduced_problem
 from ._problem import two_gaussian_problem as two_gaussian_problem
+from ._radau import Radau5 as Radau5
 from ._sweep import load_sweep as load_sweep
 from ._sweep import sweep as sweep
 from ._trajectory import RESULTS as RESULTS

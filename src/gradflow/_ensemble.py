@@ -18,17 +18,14 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
-from ._flow import ConformalTime, as_clock
 from ._integrate import (
-    DEFAULT_RTOL,
     _check_positive,
     _check_saveat,
     _solve_impl,
-    default_max_steps,
     default_saveat,
-    default_solver,
     finish,
     initial_params,
+    resolve_options,
 )
 from ._problem import Problem, as_problem
 from ._trajectory import RESULTS, Trajectory
@@ -158,9 +155,9 @@ def ensemble(
     problems,
     t_max,
     *,
-    clock="log",
+    clock=None,
     y0=None,
-    rtol: float = DEFAULT_RTOL,
+    rtol: float | None = None,
     atol: float | None = None,
     solver: diffrax.AbstractSolver | None = None,
     saveat=None,
@@ -174,7 +171,8 @@ def ensemble(
 
     - `problems`: a list of `Problem`s of one shape (same loss, population type, bias).
     - `t_max`, `clock`, `y0` (shared), `rtol`, `atol`, `solver`, `saveat`, `max_steps`:
-      as for `integrate`.
+      as for `integrate`; the defaults are the ones `integrate` picks for the first
+      member.
     - `batch_size`: 1 (default) runs members one after another inside one `lax.map`
       (measured fastest on CPU, see `benchmarks/bench_ensemble.py`); `k > 1` vectorizes
       groups of `k` members with `vmap`, after sorting members by expected cost.
@@ -195,19 +193,11 @@ def ensemble(
     batched = stack_problems(problems)
     members = len(problems)
     t_max = _check_positive("t_max", t_max)
-    rtol = _check_positive("rtol", rtol)
-    atol = rtol * 1e-2 if atol is None else _check_positive("atol", atol)
-    clock = as_clock(clock)
     first = _member(batched, 0)
-    if isinstance(clock, ConformalTime) and not first.fit_bias:
-        raise ValueError("clock='conformal' needs a bias (fit_bias=True); use 'log' or 'physical'.")
-    if max_steps is None:
-        max_steps = default_max_steps(clock)
-    if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps <= 0:
-        raise ValueError(f"`max_steps` must be a positive integer; got {max_steps!r}.")
+    clock, solver, rtol, atol, max_steps = resolve_options(
+        first, clock, solver, rtol, atol, max_steps)
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
-    solver = default_solver() if solver is None else solver
     ts = default_saveat(t_max) if saveat is None else _check_saveat(saveat, t_max)
     y0 = initial_params(first, y0)
 

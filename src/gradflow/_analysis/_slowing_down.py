@@ -19,7 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._flow import LogTime
-from .._integrate import initial_params
+from .._integrate import _solve, default_solver, initial_params
 from .._problem import Problem
 from .._trajectory import RESULTS, IntegrationError
 from ._fixed_point import DEFAULT_GTOL, fixed_point, newton
@@ -94,21 +94,6 @@ class Relaxation(eqx.Module):
         return bool(self.result == RESULTS.successful)
 
 
-def _log_field(s, y, problem):
-    return LogTime().vector_field(s, y, problem)
-
-
-@eqx.filter_jit
-def _relax_solve(problem, y0, ss, rtol, atol, solver, max_steps):
-    sol = diffrax.diffeqsolve(
-        diffrax.ODETerm(_log_field), solver, jnp.asarray(0.0), ss[-1], None, y0,
-        args=problem, saveat=diffrax.SaveAt(ts=ss),
-        stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-        max_steps=max_steps, throw=False,
-    )
-    return sol.ys.w, sol.result
-
-
 def _slope(log_t, y):
     """Least-squares slope, its standard error, and half the difference of the slopes of
     the two halves (curvature: faster modes not yet gone)."""
@@ -164,7 +149,8 @@ def relaxation(
       `(1e-5, 1e-10)`).
     - `y0`: initial `Params(w, b)` or `(w, b)` (default zeros).
     - `rtol`, `atol`: PID tolerances (default `1e-13`, `atol = rtol * 1e-2`).
-    - `solver`: a diffrax solver (default `Tsit5()`); `max_steps` (default 200 000).
+    - `solver`: a diffrax solver (default: `integrate`'s for the log clock); `max_steps`
+      (default 200 000).
     - `prediction`, `w_star`, `slow_direction`: a `GrokkingPrediction`, its $w^*$ and
       $v_1$, if already known (as in `slowing_down`); by default computed here.
     - `throw`: raise `IntegrationError` if the exponent could not be measured (default);
@@ -190,7 +176,7 @@ def relaxation(
     atol = rtol * 1e-2 if atol is None else float(atol)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps <= 0:
         raise ValueError(f"`max_steps` must be a positive integer; got {max_steps!r}.")
-    solver = diffrax.Tsit5() if solver is None else solver
+    solver = default_solver(problem, LogTime()) if solver is None else solver
     if not isinstance(solver, diffrax.AbstractSolver):
         raise ValueError(f"`solver` must be a diffrax solver; got {solver!r}.")
     p0 = initial_params(problem, y0)
@@ -210,15 +196,16 @@ def relaxation(
     s_end = (math.log(amp / (lo * scale)) + 3.0) / kappa - math.log(prediction.ltilde) + float(p0.b)
     s_end = max(s_end, 10.0)
     ss = np.linspace(0.0, s_end, _NUM_SAVES + 1)[1:]
-    y_start = LogTime().initial_state(problem, p0)
-    ws, res = _relax_solve(problem, y_start, jnp.asarray(ss), jnp.asarray(float(rtol)),
-                           jnp.asarray(atol), solver, int(max_steps))
-    ws = np.asarray(ws)
+    ts = np.expm1(ss)
+    _, _, params, _, res, _ = _solve(LogTime(), solver, problem, p0, jnp.asarray(ts),
+                                     jnp.asarray(ts[-1]), jnp.asarray(float(rtol)),
+                                     jnp.asarray(atol), int(max_steps))
+    ws = np.asarray(params.w)
     dist = np.linalg.norm(ws - w_star[None, :], axis=1)
     slow = np.abs((ws - w_star[None, :]) @ np.asarray(v1))
     fit = _fit_window(ss, dist, slow, scale, (hi, lo))
     predicted = -kappa
-    result = RESULTS.successful if res == diffrax.RESULTS.successful else RESULTS.promote(res)
+    result = res
     if fit is None or fit[-1] < 2.0:
         if result == RESULTS.successful:
             result = RESULTS.threshold_not_reached
