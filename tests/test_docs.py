@@ -116,19 +116,39 @@ def test_gallery_shows_every_figure_with_its_command():
         assert f"gallery/{name}.png" in gallery, name
 
 
-def test_docs_build_strict(tmp_path):
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """The site built in strict mode (once for this module): its folder and the build log."""
+    site = tmp_path_factory.mktemp("docs") / "site"
     env = dict(os.environ, NO_MKDOCS_2_WARNING="1")
     res = subprocess.run(
         [sys.executable, "-m", "mkdocs", "build", "--strict", "--config-file",
-         str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
+         str(ROOT / "mkdocs.yml"), "--site-dir", str(site)],
         cwd=ROOT, env=env, capture_output=True, text=True, timeout=600,
     )
-    log = res.stdout + res.stderr
-    assert res.returncode == 0, log[-5000:]
+    return site, res.returncode, res.stdout + res.stderr
+
+
+def test_docs_build_strict(site):
+    site, returncode, log = site
+    assert returncode == 0, log[-5000:]
     assert "WARNING" not in log, log[-5000:]
-    site = tmp_path / "site"
     for page in ("index.html", "tutorial/index.html", "gallery/index.html",
                  "integration/index.html", "api/problems/index.html"):
         assert (site / page).is_file(), page
     api = (site / "api" / "problems" / "index.html").read_text()
     assert "threshold_problem" in api and "Genz" in api  # rendered from the docstrings
+
+
+def test_site_loads_nothing_from_outside(site):
+    """MathJax is served by the site (mkdocs_hooks/offline_mathjax.py), the fonts are the
+    system's: no page names a URL outside the site in a script, stylesheet or image."""
+    site, returncode, log = site
+    assert returncode == 0, log[-5000:]
+    assert (site / "javascripts" / "mathjax" / "tex-chtml.js").is_file()
+    assert list((site / "javascripts" / "mathjax" / "output" / "chtml" / "fonts").rglob(
+        "*.woff"))
+    outside = re.compile(r"""<(?:script|link|img)\b[^>]*\b(?:src|href)=["']?(?:https?:)?//""")
+    for page in site.rglob("*.html"):
+        found = outside.findall(page.read_text())
+        assert not found, (page.relative_to(site), found)
