@@ -3,6 +3,7 @@ public name, and every public name has a docstring with its arguments, returns a
 raises (STYLE.md: Markdown `**Arguments:**`, `**Returns:**`, `**Raises:**`)."""
 
 import dataclasses
+import html
 import inspect
 import os
 import re
@@ -152,3 +153,24 @@ def test_site_loads_nothing_from_outside(site):
     for page in site.rglob("*.html"):
         found = outside.findall(page.read_text())
         assert not found, (page.relative_to(site), found)
+
+
+_NOT_PROSE = re.compile(
+    r'<(pre|code|script|style)\b.*?</\1>|<(span|div) class="arithmatex">.*?</\2>', re.S)
+_RAW_TEX = re.compile(r"\\[()\[\]]|\$\$|\$[^$\s][^$]{0,200}?\$")
+
+
+def test_no_page_shows_raw_tex(site):
+    """Every formula of every page reaches MathJax: arithmatex takes `$x$` only without
+    spaces inside the dollars (`$> $` stays text), so look for dollars and `\\(` left in
+    the prose of the built pages."""
+    site, returncode, log = site
+    assert returncode == 0, log[-5000:]
+    raw = {}
+    for page in sorted(site.rglob("*.html")):
+        article = re.search(r"<article\b.*?</article>", page.read_text(), re.S)
+        if article:
+            prose = html.unescape(re.sub(r"<[^>]+>", "", _NOT_PROSE.sub("", article[0])))
+            if found := _RAW_TEX.findall(prose):
+                raw[str(page.relative_to(site))] = found
+    assert not raw, raw
