@@ -3,7 +3,9 @@
 Conventions (also in docs/getting-started.md, "The code on these pages is tested"):
 
 - Every ```` ```python ```` block of a page runs, in order, in one namespace per page (as a
-  reader who pastes the blocks one after another into one session would).
+  reader who pastes the blocks one after another into one session would). Pages given
+  together run one after another in one process (JAX is imported once), each in its own
+  namespace.
 - A trailing comment on an *expression statement* (not an assignment) shows its value:
   `problem.n, problem.d, problem.lam   # (200, 96, 0.48)`. The numbers, `True`/`False`/
   `None` and quoted strings of the comment are compared in order with the leaves of the
@@ -397,6 +399,8 @@ def main(argv=None) -> int:
                                else page)
         with contextlib.redirect_stdout(sys.stderr):
             r = run_page(path, full=args.full or None, label=label, only=args.block)
+        if "matplotlib.pyplot" in sys.modules:  # the next page starts without figures
+            sys.modules["matplotlib.pyplot"].close("all")
         reports.append(r)
         print(r.summary())
     if args.json:

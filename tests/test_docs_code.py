@@ -1,7 +1,9 @@
 """Every Python code block of README.md and docs/ runs, and every number its comments show
 is what it computes, to the digits shown (the conventions are in tests/doccode.py and
-docs/getting-started.md). Each page runs in its own process, as a reader's session would
-(docs/integration.md sets the number of CPU devices, which must precede any JAX work)."""
+docs/getting-started.md). The pages run in one process, started once for this module
+(importing JAX and gradflow costs seconds), each page in its own namespace; a block that
+must start a process of its own (docs/integration.md sets the number of CPU devices,
+which must precede any JAX work) is marked so and gets one."""
 
 import json
 import os
@@ -26,24 +28,32 @@ def test_the_pages_with_code_are_found():
     assert {"README.md", "docs/tutorial.md"} <= {_rel(p) for p in PAGES}
 
 
-@pytest.mark.parametrize("page", PAGES, ids=_rel)
-def test_code_blocks_run_and_show_what_they_compute(page, tmp_path):
-    out = tmp_path / "report.json"
+@pytest.fixture(scope="module")
+def reports(tmp_path_factory):
+    """Every page with code run once, in one process: its report by page, and the log."""
+    tmp = tmp_path_factory.mktemp("doccode")
+    out = tmp / "reports.json"
     res = subprocess.run(
-        [sys.executable, "-W", "error", str(ROOT / "tests" / "doccode.py"), str(page),
-         "--json", str(out)],
-        cwd=tmp_path, env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True,
-        text=True, timeout=1200,
+        [sys.executable, "-W", "error", str(ROOT / "tests" / "doccode.py"),
+         *map(str, PAGES), "--json", str(out)],
+        cwd=tmp, env=dict(os.environ, MPLBACKEND="Agg"), capture_output=True, text=True,
+        timeout=1800,
     )
-    assert out.is_file(), f"the runner failed:\n{res.stdout}\n{res.stderr[-5000:]}"
-    (report,) = json.loads(out.read_text())
-    summary = res.stdout.strip()
-    if report["error"] is not None or report["failures"]:
-        pytest.fail(f"{summary}\nUpdate the page (or the code): `python tests/doccode.py "
-                    f"{_rel(page)}` lists every difference; GRADFLOW_DOCS_FULL=1 also runs "
-                    f"the quick-size blocks at full size.", pytrace=False)
-    assert report["blocks"] == len(doccode.python_blocks(page)), summary
-    assert res.returncode == 0, summary
+    found = {r["path"]: r for r in json.loads(out.read_text())} if out.is_file() else {}
+    return found, f"{res.stdout}\n{res.stderr[-5000:]}"
+
+
+@pytest.mark.parametrize("page", PAGES, ids=_rel)
+def test_code_blocks_run_and_show_what_they_compute(page, reports):
+    found, log = reports
+    assert _rel(page) in found, f"the runner failed:\n{log}"
+    report = doccode.Report(**found[_rel(page)])
+    if not report.ok():
+        pytest.fail(f"{report.summary()}\nUpdate the page (or the code): `python "
+                    f"tests/doccode.py {_rel(page)}` lists every difference; "
+                    f"GRADFLOW_DOCS_FULL=1 also runs the quick-size blocks at full size.",
+                    pytrace=False)
+    assert report.blocks == len(doccode.python_blocks(page)), report.summary()
 
 
 # ------------------------------------------------------------------ the runner itself
