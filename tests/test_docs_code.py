@@ -152,3 +152,22 @@ def test_a_changed_number_in_the_tutorial_fails():
     assert r.error is None and len(r.failures) == 1, r.summary()
     assert r.failures[0].startswith(f"docs/tutorial.md:{line} (block 1) ")
     assert "value 3 of 3: shows 0.49, the code gives 0.48" in r.failures[0]
+
+
+def test_a_new_process_block_runs_alone_in_a_new_process():
+    page = """```python
+import sys
+x = 1
+"doccode" in sys.modules   # True: this process runs the tests
+```
+
+<!-- new process -->
+```python
+import sys
+"doccode" in sys.modules, "x" in dir()   # False, False
+1 + 1                                     # 3
+```
+"""
+    r = doccode.run_page("page.md", text=page)
+    assert r.blocks == 2 and r.checked == ["page.md:4", "page.md:10", "page.md:11"]
+    assert r.failures == ["page.md:11 (block 2) `1 + 1`: shows 3, the code gives 2"]
