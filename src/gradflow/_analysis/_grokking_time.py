@@ -126,7 +126,7 @@ class GrokkingPrediction(eqx.Module):
       \\log\\tilde L^*$ (exponential loss; logistic once $b \\gg \\sigma^2\\|w^*\\|^2$), in
       general $\\log\\mathbb E_{test}e^{-w^*\\cdot x} - \\log\\tilde L^*$; `ratio` its
       exponential (`inf` past the float range).
-    - `delta_tau`: $\\tau_{gen} - \\tau_{train} = $ `log_ratio` $/\\tilde L^*$, independent
+    - `delta_tau`: $\\tau_{gen} - \\tau_{train} =$ `log_ratio` $/\\tilde L^*$, independent
       of $\\epsilon$ (MATH.md §10; the paper's Eqs. 40–41 drop the factor $\\tilde L^*$).
     - `ltilde`: $\\tilde L^* = \\tilde L(w^*)$; `w_norm`: $\\|w^*\\|$; `h1`: slowest
       conformal rate $h_1 = \\min\\mathrm{eig}\\,\\nabla^2\\tilde L(w^*)$.
@@ -363,7 +363,7 @@ def grokking_time(
     (conditions: $\\log L_{train} - \\log\\epsilon$, $\\log L_{test} - \\log\\epsilon$ and
     level $-$ test accuracy; the log-losses are evaluated without under/overflow).
     Segment after segment continues the same trajectory from the state at the last
-    event, until every threshold is reached or $t = $ `t_max`. A threshold met at
+    event, until every threshold is reached or $t =$ `t_max`. A threshold met at
     $t = 0$ gets time 0 (the accuracy is read at $t = 0^+$, since at $w = 0$ the
     population accuracy jumps from $\\Theta(b_0)$).
 

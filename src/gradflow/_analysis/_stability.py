@@ -36,7 +36,7 @@ class Stability(eqx.Module):
 
     - `eigenvalues`: of the Jacobian $J = -\\nabla^2\\tilde L(w)$, ascending (so the last
       one, $-h_1$, is the slowest); `eigenvectors[:, k]` belongs to `eigenvalues[k]`.
-    - `unstable`: number of eigenvalues $> $ `tol`; `neutral`: number with
+    - `unstable`: number of eigenvalues $>$ `tol`; `neutral`: number with
       $|\\mu| \\le$ `tol`; `tol`: the absolute tolerance used.
     - `h1`: slowest rate $h_1 = \\min\\mathrm{eig}\\,H$; `slow_direction`: its unit
       eigenvector (sign fixed so that its largest component is positive).
