@@ -81,8 +81,9 @@ SHARDED = textwrap.dedent(
     import numpy as np, jax, gradflow as gf
     assert jax.device_count() == 4
     ps = [gf.gaussian_problem(30, 13, s, seed=k) for k, s in enumerate(%r)]
-    sharded = gf.ensemble(ps, 1e10)
-    plain = gf.ensemble(ps, 1e10, devices=None)
+    solver = gf.Radau5() if sys.argv[1] == "radau" else None
+    sharded = gf.ensemble(ps, 1e10, solver=solver)
+    plain = gf.ensemble(ps, 1e10, devices=None, solver=solver)
     print(json.dumps(dict(devices=sharded.stats["devices"],
                           equal=bool(np.array_equal(sharded.w, plain.w)
                                      and np.array_equal(sharded.b, plain.b)))))
@@ -90,10 +91,12 @@ SHARDED = textwrap.dedent(
 )
 
 
-def test_sharded_on_four_devices_is_bit_identical(ens):
+@pytest.mark.parametrize("solver", ["default", "radau"])
+def test_sharded_on_four_devices_is_bit_identical(ens, solver):
+    # shard_map over 4 devices; the stiff solver's eigendecompositions and Newton loops too
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
-    res = subprocess.run([sys.executable, "-c", SHARDED % SIGMAS], env=env, capture_output=True,
-                         text=True, timeout=600)
+    res = subprocess.run([sys.executable, "-c", SHARDED % SIGMAS, solver], env=env,
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     out = json.loads(res.stdout.strip().splitlines()[-1])
     assert out == {"devices": 4, "equal": True}
