@@ -1,5 +1,8 @@
+import json
+import os
 import subprocess
 import sys
+import textwrap
 
 from gradflow._cli import main
 
@@ -31,6 +34,61 @@ def test_python_m_gradflow_help():
 def test_import_does_not_import_matplotlib():
     code = "import sys, gradflow; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+SIDE_EFFECTS = textwrap.dedent(
+    """
+    import json, os
+    cache = os.environ["GRADFLOW_CACHE_DIR"]
+    import gradflow as gf
+    import diffrax, equinox as eqx, jax, jax.numpy as jnp
+    report = dict(env=os.environ.get("EQX_ON_ERROR"), cache_made=os.path.exists(cache))
+
+    def raises(fn):
+        try:
+            jax.block_until_ready(fn())
+        except Exception as err:
+            return type(err).__name__
+        return None
+
+    term = diffrax.ODETerm(lambda t, y, args: -y)
+    # the user's own solves: out of steps, and saved times outside [t0, t1] (the check
+    # gradflow's solves carry too, here with the same shape as gradflow's saveat)
+    out_of_steps = lambda: diffrax.diffeqsolve(term, diffrax.Tsit5(), 0.0, 10.0, 0.1,
+                                               jnp.ones(2), max_steps=2, throw=True).ys
+    bad_ts = lambda: diffrax.diffeqsolve(
+        term, diffrax.Tsit5(), 0.0, 1.0, 0.1, jnp.ones(2),
+        saveat=diffrax.SaveAt(ts=jnp.linspace(0.0, 2.0, 201))).ys
+    check = jax.jit(lambda x: eqx.error_if(x, x < 0, "negative"))
+    cases = dict(out_of_steps=out_of_steps, bad_ts=bad_ts, error_if=lambda: check(-1.0))
+    report["before"] = {k: raises(f) for k, f in cases.items()}
+    traj = gf.integrate(gf.gaussian_problem(30, 13, 3.0), 1e8)
+    report["solved"] = bool(traj.successful)
+    report["after"] = {k: raises(f) for k, f in cases.items()}
+    report["entries"] = sorted(os.listdir(cache))
+    report["jax_cache_dir"] = jax.config.jax_compilation_cache_dir
+    report["env_after"] = os.environ.get("EQX_ON_ERROR")
+    print(json.dumps(report))
+    """
+)
+
+
+def test_import_changes_nothing_global_and_solves_are_cached(tmp_path):
+    """`import gradflow` leaves os.environ, the user's equinox error checks and the file
+    system alone; gradflow's own solve is still written to its compilation cache."""
+    env = {k: v for k, v in os.environ.items() if k != "EQX_ON_ERROR"}
+    env["GRADFLOW_CACHE_DIR"] = str(tmp_path / "cache")
+    res = subprocess.run([sys.executable, "-c", SIDE_EFFECTS], env=env, capture_output=True,
+                         text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    report = json.loads(res.stdout.strip().splitlines()[-1])
+    assert report["env"] is None and report["env_after"] is None
+    assert not report["cache_made"]
+    assert report["solved"]
+    for when in ("before", "after"):
+        assert all(report[when].values()), (when, report[when])  # every case raised
+    assert any("solve_impl" in name for name in report["entries"]), report["entries"]
+    assert report["jax_cache_dir"] is None  # the user's JAX configuration is restored
 
 
 def test_sweep_devices_must_be_all_or_positive(tmp_path, capsys):

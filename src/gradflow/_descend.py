@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._config import compiled
 from ._flow import PhysicalTime
 from ._integrate import initial_params
 from ._problem import Params, Problem, as_problem
@@ -86,6 +87,7 @@ def _where(pred, new, old):
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), new, old)
 
 
+@compiled
 @eqx.filter_jit
 def _run(optimizer, problem: Problem, y0: Params, counts, lr):
     """Run `sum(counts)` steps; record the state after each chunk of `counts[j]` steps.

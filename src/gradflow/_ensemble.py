@@ -18,6 +18,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
+from ._config import compiled
 from ._flow import ConformalTime, as_clock
 from ._integrate import (
     DEFAULT_RTOL,
@@ -136,6 +137,7 @@ def _item(code) -> RESULTS:
     return eqx.tree_at(lambda r: r._value, RESULTS.successful, np.asarray(code, dtype=np.int32))
 
 
+@compiled
 @eqx.filter_jit
 def _solve_members(clock, solver, problems, y0, ts, t_max, rtol, atol, max_steps, batch_size,
                    mesh):

@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from ._config import compiled
 from ._flow import AbstractClock, ConformalTime, PhysicalTime, as_clock
 from ._problem import Params, Problem, _positive, as_problem
 from ._trajectory import RESULTS, IntegrationError, Trajectory
@@ -155,7 +156,7 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     return t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats
 
 
-_solve = eqx.filter_jit(_solve_impl)
+_solve = compiled(eqx.filter_jit(_solve_impl))
 
 
 def _state_and_field(problem: Problem, params: Params):

@@ -23,6 +23,7 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
+from .._config import compiled
 from ._fixed_point import DEFAULT_GTOL, newton
 from ._large_n import cgmt_norm, gardner_margin, limiting_accuracy
 from ._separability import qp_margin, wendel
@@ -31,6 +32,7 @@ from ._stability import spectrum
 jax.config.update("jax_enable_x64", True)
 
 
+@compiled
 @eqx.filter_jit
 def _batch(z, pad, gtol, max_steps: int):
     """Newton and $h_1$ for a batch of point sets `z` (B, n, D), zero-padded to a common

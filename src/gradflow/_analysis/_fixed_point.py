@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 
+from .._config import compiled
 from .._problem import Problem
 from .._trajectory import RESULTS
 from ._separability import _check_problem, is_separable
@@ -179,7 +180,7 @@ def newton(z, w0, gtol, max_steps: int, pad=None):
     return w, fw, jnp.linalg.norm(g), k, code
 
 
-_newton_jit = eqx.filter_jit(newton)
+_newton_jit = compiled(eqx.filter_jit(newton))
 
 
 def _result_of(code):

@@ -24,6 +24,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from .._config import compiled
 from .._flow import LogTime
 from .._integrate import initial_params
 from .._loss import as_loss
@@ -253,6 +254,7 @@ def _event_cond(t, y, args, **kwargs):
 _TRACES = {"segment": 0}
 
 
+@compiled
 @eqx.filter_jit
 def _segment(problem, thr, s0, state0, s1, rtol, atol, solver, root_finder, max_steps):
     """Solve from `(s0, state0)` until the first active condition crosses zero, or `s1`."""

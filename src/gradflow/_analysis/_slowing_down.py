@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import compiled
 from .._flow import LogTime
 from .._integrate import initial_params
 from .._problem import Problem
@@ -98,6 +99,7 @@ def _log_field(s, y, problem):
     return LogTime().vector_field(s, y, problem)
 
 
+@compiled
 @eqx.filter_jit
 def _relax_solve(problem, y0, ss, rtol, atol, solver, max_steps):
     sol = diffrax.diffeqsolve(
@@ -322,6 +324,7 @@ class SlowingDown(eqx.Module):
     relaxation_predicted_law: PowerLaw
 
 
+@compiled
 @eqx.filter_jit
 def _batch_fixed_points(z, pad, gtol, max_steps: int):
     """Newton and the slow eigenpair for a batch of zero-padded point sets (B, n, D)."""
