@@ -91,6 +91,16 @@ def test_plot_command(uninterrupted, tmp_path):
     assert (tmp_path / "fig" / "sweep_sigma0.png").stat().st_size > 1000
 
 
+def test_meaningless_tolerance_is_refused_before_computing(tmp_path, capsys):
+    # `gradflow sweep --rtol 5` used to store garbage with exit status 0
+    out = tmp_path / "x.nc"
+    assert main(["sweep", *ARGS, "--rtol", "5", "--out", str(out)]) == 2
+    assert "`rtol`" in capsys.readouterr().err
+    assert not out.exists()
+    with pytest.raises(ValueError, match="`rtol`"):
+        gf.sweep(20, [0.2], 1, 3.0, out=out, rtol=1e-16)
+
+
 def test_parse_range():
     assert parse_range("0.3:0.6:0.1") == [0.3, 0.4, 0.5, 0.6]
     assert parse_range("1,2.5") == [1.0, 2.5]

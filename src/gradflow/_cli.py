@@ -120,7 +120,8 @@ def main(argv=None) -> int:
     sw.add_argument("--t-max", type=float, default=1e12)
     sw.add_argument("--loss", default="logistic", choices=["logistic", "exponential"])
     sw.add_argument("--seed", type=int, default=0)
-    sw.add_argument("--rtol", type=float, default=1e-8)
+    sw.add_argument("--rtol", type=float, default=1e-8,
+                    help="relative tolerance, in [1e-14, 1e-2] (default 1e-8)")
     sw.add_argument("--num-saves", type=int, default=100)
     sw.add_argument("--chunk-size", type=int, default=None,
                     help="members per compiled call and per write (default: 8 per device, "

@@ -31,7 +31,7 @@ from ._integrate import (
     finish,
     initial_params,
 )
-from ._problem import Problem, as_problem
+from ._problem import ABSOLUTE_TOLERANCE, Problem, _tolerance, as_problem
 from ._trajectory import RESULTS, Trajectory
 
 
@@ -197,8 +197,8 @@ def ensemble(
     batched = stack_problems(problems)
     members = len(problems)
     t_max = _check_positive("t_max", t_max)
-    rtol = _check_positive("rtol", rtol)
-    atol = rtol * 1e-2 if atol is None else _check_positive("atol", atol)
+    rtol = _tolerance("rtol", rtol)
+    atol = rtol * 1e-2 if atol is None else _tolerance("atol", atol, ABSOLUTE_TOLERANCE)
     clock = as_clock(clock)
     first = _member(batched, 0)
     if isinstance(clock, ConformalTime) and not first.fit_bias:

@@ -11,7 +11,7 @@ import optimistix as optx
 
 from ._config import compiled
 from ._flow import AbstractClock, ConformalTime, PhysicalTime, as_clock
-from ._problem import Params, Problem, _positive, as_problem
+from ._problem import ABSOLUTE_TOLERANCE, Params, Problem, _positive, _tolerance, as_problem
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
 jax.config.update("jax_enable_x64", True)
@@ -192,6 +192,8 @@ def integrate(
     - `y0`: initial `Params(w, b)` or `(w, b)`; default $w = 0, b = 0$.
     - `rtol`, `atol`: tolerances of diffrax's `PIDController` in the clock's state
       ($w$ and $\\beta = b - s$ in log time); `atol` defaults to `rtol * 1e-2`.
+      `rtol` must lie in $[10^{-14}, 10^{-2}]$ and `atol` in $(0, 10^{-2}]$: beyond them
+      a solve is either impossible or not a solution (`gradflow._problem._tolerance`).
     - `solver`: a diffrax solver; default `Tsit5()` (measured, see the README).
     - `saveat`: increasing physical times in $[0, t_{max}]$; default $t = 0$ and 200
       log-spaced times ending at `t_max`.
@@ -212,8 +214,8 @@ def integrate(
     """
     problem = as_problem(problem)
     t_max = _check_positive("t_max", t_max)
-    rtol = _check_positive("rtol", rtol)
-    atol = rtol * 1e-2 if atol is None else _check_positive("atol", atol)
+    rtol = _tolerance("rtol", rtol)
+    atol = rtol * 1e-2 if atol is None else _tolerance("atol", atol, ABSOLUTE_TOLERANCE)
     clock = as_clock(clock)
     if isinstance(clock, ConformalTime) and not problem.fit_bias:
         raise ValueError("clock='conformal' needs a bias (fit_bias=True); use 'log' or 'physical'.")

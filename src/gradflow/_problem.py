@@ -132,6 +132,38 @@ def _positive(name: str, value) -> float:
     return v
 
 
+#: The range of a relative accuracy knob (`rtol` of the ODE solves, `gtol` of Newton).
+#: Below 1e-14 (about 45 float64 roundings) step-size control cannot meet the tolerance
+#: and a solve only runs out of steps; above 1e-2 the result is not a solution any more
+#: (`integrate(..., rtol=1.0)` returned b = 3.8e7 where the flow has b = 18.1, and was
+#: called successful).
+RELATIVE_TOLERANCE = (1e-14, 1e-2)
+#: The range of an absolute tolerance (`atol`): positive (an error norm relative to
+#: `atol + rtol |y|` is undefined at y = 0 with atol = 0) and at most 1e-2, like `rtol`.
+ABSOLUTE_TOLERANCE = (0.0, 1e-2)
+
+
+def _tolerance(name: str, value, bounds=RELATIVE_TOLERANCE) -> float:
+    """`value` as a float inside `bounds` = (low, high): `low <= value <= high`, or
+    `0 < value <= high` when `low` is 0. The one validator of gradflow's accuracy knobs
+    (`rtol`, `atol`, `gtol`).
+
+    **Raises:** `ValueError` naming `name` and the range.
+    """
+    low, high = bounds
+    interval = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a number in {interval}; got {value!r}.") from None
+    if not (math.isfinite(v) and (v > 0 if low == 0 else v >= low) and v <= high):
+        raise ValueError(
+            f"`{name}` must be in {interval}: a tolerance outside it gives no meaningful "
+            f"result; got {value!r}."
+        )
+    return v
+
+
 def _positive_int(name: str, value) -> int:
     if isinstance(value, bool) or int(value) != value or value <= 0:
         raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")

@@ -30,7 +30,7 @@ from jax.experimental import multihost_utils
 
 from ._ensemble import ensemble
 from ._integrate import DEFAULT_RTOL, _check_positive, default_saveat
-from ._problem import _positive_int, gaussian_problem
+from ._problem import _positive_int, _tolerance, gaussian_problem
 from ._trajectory import RESULTS
 
 FORMAT_VERSION = 1
@@ -65,7 +65,7 @@ def _config(n, lambdas, realizations, sigmas, t_max, loss, seed, rtol, num_saves
     return dict(
         format_version=FORMAT_VERSION, n=n, d=ds, sigmas=sigmas, realizations=realizations,
         t_max=_check_positive("t_max", t_max), loss=str(loss), seed=int(seed),
-        rtol=_check_positive("rtol", rtol), num_saves=_positive_int("num_saves", num_saves),
+        rtol=_tolerance("rtol", rtol), num_saves=_positive_int("num_saves", num_saves),
     )
 
 

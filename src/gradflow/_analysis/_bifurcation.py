@@ -24,6 +24,7 @@ import scipy.optimize
 import scipy.stats
 
 from .._config import compiled
+from .._problem import _tolerance
 from ._fixed_point import DEFAULT_GTOL, newton
 from ._large_n import cgmt_norm, gardner_margin, limiting_accuracy
 from ._separability import qp_margin, wendel
@@ -152,6 +153,7 @@ def bifurcation(
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"`sigma` must be positive and finite; got {sigma!r}.")
     sigma = float(sigma)
+    gtol = _tolerance("gtol", gtol)
     # pass 1 (host): data; separability and margins by the hard-margin QP
     draws = []
     for lam in lams:
