@@ -167,6 +167,8 @@ def test_nonfinite_state_is_reported():
         (dict(t_max=-1.0), "`t_max`"),
         (dict(t_max=np.inf), "`t_max`"),
         (dict(t_max=np.nan), "`t_max`"),
+        (dict(t_max=5e-324), "`t_max` must be at least"),  # failed inside numpy's geomspace
+        (dict(y0=(np.zeros(2) + 1j, 0.0)), "`y0` must be real"),
         (dict(rtol=0.0), "`rtol`"),
         (dict(atol=-1.0), "`atol`"),
         # tolerances without meaning: rtol=1.0 returned b = 3.8e7 (the flow: 18.1) as a

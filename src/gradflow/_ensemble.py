@@ -22,7 +22,6 @@ from ._config import compiled
 from ._flow import ConformalTime, as_clock
 from ._integrate import (
     DEFAULT_RTOL,
-    _check_positive,
     _check_saveat,
     _solve_impl,
     default_max_steps,
@@ -31,7 +30,7 @@ from ._integrate import (
     finish,
     initial_params,
 )
-from ._problem import ABSOLUTE_TOLERANCE, Problem, _tolerance, as_problem
+from ._problem import ABSOLUTE_TOLERANCE, Problem, _time, _tolerance, as_problem
 from ._trajectory import RESULTS, Trajectory
 
 
@@ -196,7 +195,7 @@ def ensemble(
     """
     batched = stack_problems(problems)
     members = len(problems)
-    t_max = _check_positive("t_max", t_max)
+    t_max = _time("t_max", t_max)
     rtol = _tolerance("rtol", rtol)
     atol = rtol * 1e-2 if atol is None else _tolerance("atol", atol, ABSOLUTE_TOLERANCE)
     clock = as_clock(clock)
@@ -210,6 +209,8 @@ def ensemble(
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size <= 0:
         raise ValueError(f"`batch_size` must be a positive integer; got {batch_size!r}.")
     solver = default_solver() if solver is None else solver
+    if not isinstance(solver, diffrax.AbstractSolver):
+        raise ValueError(f"`solver` must be a diffrax solver; got {solver!r}.")
     ts = default_saveat(t_max) if saveat is None else _check_saveat(saveat, t_max)
     y0 = initial_params(first, y0)
 

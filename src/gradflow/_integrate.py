@@ -11,7 +11,16 @@ import optimistix as optx
 
 from ._config import compiled
 from ._flow import AbstractClock, ConformalTime, PhysicalTime, as_clock
-from ._problem import ABSOLUTE_TOLERANCE, Params, Problem, _positive, _tolerance, as_problem
+from ._problem import (
+    ABSOLUTE_TOLERANCE,
+    Params,
+    Problem,
+    _positive,
+    _real_array,
+    _time,
+    _tolerance,
+    as_problem,
+)
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
 jax.config.update("jax_enable_x64", True)
@@ -63,8 +72,7 @@ def initial_params(problem: Problem, y0) -> Params:
             w, b = y0
         except (TypeError, ValueError):
             raise ValueError("`y0` must be `Params(w, b)` or a pair `(w, b)`.") from None
-    w = np.asarray(w, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    w, b = _real_array("y0", w), _real_array("y0", b)
     if w.shape != (problem.d,) or b.shape != ():
         raise ValueError(
             f"`y0` must have w of shape ({problem.d},) and a scalar b; got w {w.shape}, "
@@ -183,8 +191,8 @@ def integrate(
     **Arguments:**
 
     - `problem`: a `Problem`.
-    - `t_max`: final physical time, $> 0$ and finite ($10^{30}$ and beyond is fine with
-      the log clock).
+    - `t_max`: final physical time, finite and at least the smallest normal float64
+      ($2.2\\cdot10^{-308}$; $10^{30}$ and beyond is fine with the log clock).
     - `clock`: `"log"` (default: $s = \\log(1+t)$, the long-horizon clock), `"physical"`
       ($t$) or `"conformal"` ($d\\tau = e^{-b}dt$, stopped by an event at $t_{max}$ and
       read out by dense interpolation), or an `AbstractClock`. Whatever the clock, the
@@ -213,7 +221,7 @@ def integrate(
     shape, new tolerances, `t_max` or `y0` reuse the compiled solve.
     """
     problem = as_problem(problem)
-    t_max = _check_positive("t_max", t_max)
+    t_max = _time("t_max", t_max)
     rtol = _tolerance("rtol", rtol)
     atol = rtol * 1e-2 if atol is None else _tolerance("atol", atol, ABSOLUTE_TOLERANCE)
     clock = as_clock(clock)
