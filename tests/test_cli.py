@@ -4,6 +4,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+import gradflow as gf
+from gradflow import _figures
 from gradflow._cli import main
 
 
@@ -97,3 +101,57 @@ def test_sweep_devices_must_be_all_or_positive(tmp_path, capsys):
                      "--devices", bad, "--out", str(tmp_path / "x.nc")]) == 2
         assert "`--devices`" in capsys.readouterr().err
     assert not (tmp_path / "x.nc").exists()
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"gradflow {gf.__version__}"
+
+
+def test_demo_with_a_short_horizon(tmp_path, capsys):
+    # --t-max below 1e-2 used to fail with a complaint about `saveat`
+    status = main(["demo", "--out", str(tmp_path), "--n", "60", "--d", "28", "--t-max", "1e-3"])
+    assert status == 0, capsys.readouterr().err
+    assert "integrated to t = 0.001" in capsys.readouterr().out
+
+
+@pytest.fixture
+def no_computing(monkeypatch):
+    """Any solve fails the test: outputs must be checked first."""
+    def refuse(*args, **kwargs):
+        raise AssertionError("computed before checking the output")
+
+    for name in ("integrate", "separability", "ensemble"):
+        monkeypatch.setattr(gf, name, refuse)
+    monkeypatch.setattr(_figures, "make_figure", refuse)
+
+
+def test_outputs_that_cannot_be_written_fail_before_computing(tmp_path, capsys, no_computing):
+    a_file = tmp_path / "file"
+    a_file.write_text("")
+    for argv in (["demo", "--out", str(a_file)],  # used to fail after 8 s of work
+                 ["demo", "--out", str(a_file / "sub")],
+                 ["figure", "fig1", "--quick", "--out", str(a_file)]):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert "`--out`" in err and len(err.strip().splitlines()) == 1, err
+    if os.path.isdir("/proc"):  # cannot be written, even by root
+        assert main(["demo", "--out", "/proc/gradflow-demo"]) == 2
+        assert "cannot be written" in capsys.readouterr().err
+
+
+def test_more_devices_than_cores_is_warned(tmp_path, capsys, monkeypatch):
+    from gradflow import _config
+
+    monkeypatch.setattr(_config, "cpu_count", lambda: 2)
+    monkeypatch.setattr(_config, "use_cpu_devices", lambda count=None: True)
+    # the sweep itself is refused (empty range) right after the devices are set up
+    assert main(["sweep", "--n", "20", "--lambdas", "0.6:0.3:0.1", "--realizations", "1",
+                 "--devices", "64", "--out", str(tmp_path / "x.nc")]) == 2
+    err = capsys.readouterr().err
+    assert "warning: --devices 64 is more than the 2 cores" in err
+    assert main(["sweep", "--n", "20", "--lambdas", "0.6:0.3:0.1", "--realizations", "1",
+                 "--devices", "2", "--out", str(tmp_path / "x.nc")]) == 2
+    assert "warning" not in capsys.readouterr().err

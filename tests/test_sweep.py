@@ -258,6 +258,8 @@ def test_truncated_empty_or_foreign_files_are_one_clear_error(full_path, tmp_pat
         assert err.startswith("gradflow: error:") and len(err.strip().splitlines()) == 1, err
     with pytest.raises(FileNotFoundError):
         gf.load_sweep(tmp_path / "missing.nc")
+    assert main(["plot", str(tmp_path / "missing.nc")]) == 2
+    assert "missing.nc" in capsys.readouterr().err
 
 
 def test_dimensions_that_disagree_with_the_configuration_are_refused(tmp_path):
