@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._config import compiled
 from ._files import output_dir
 
 SIGMA = 5.0  # σ of Figs. 1, 2, 14, 15, 16 (MATH.md §14: reconstructed)
@@ -560,7 +561,7 @@ def _fixed_point_statistics(n: int, ds: tuple, draws: int, seed: int = 0) -> dic
         w, _, _, _, code = newton(z, jnp.zeros(z.shape[1]), DEFAULT_GTOL, 200, pad)
         return w, code
 
-    solve = jax.jit(one)
+    solve = compiled(jax.jit(one))
     rows = []
     for d in ds:
         zs, sep, margins = draws_of[d]
