@@ -93,6 +93,8 @@ def test_validation():
         bifurcation(10, [-0.3], 2, 1.0)
     with pytest.raises(ValueError, match="`realizations`"):
         bifurcation(10, [0.3], 0, 1.0)
+    with pytest.raises(ValueError, match="`gtol`"):  # was not checked at all
+        bifurcation(10, [0.3], 2, 1.0, gtol=0.0)
     with pytest.raises(ValueError, match="`sigma`"):
         bifurcation(10, [0.3], 2, 0.0)
 

@@ -274,6 +274,24 @@ def test_bad_input(problem, kwargs, match):
         gf.descend(problem, optimizer, steps, **args)
 
 
+def test_failing_optimizer_probe_is_reported(problem):
+    """An optimizer that fails when probed used to be taken silently for "not plain GD",
+    so its run recorded the step count as time."""
+    import jax
+
+    def eager_fails(updates, state, params=None):
+        if not isinstance(updates.b, jax.core.Tracer):
+            raise RuntimeError("cannot run eagerly")
+        return jax.tree.map(lambda g: -0.1 * g, updates), state
+
+    optimizer = optax.GradientTransformation(lambda params: optax.EmptyState(), eager_fails)
+    with pytest.raises(ValueError, match="`optimizer` failed.*cannot run eagerly") as err:
+        gf.descend(problem, optimizer, 10)
+    assert isinstance(err.value.__cause__, RuntimeError)
+    with pytest.raises(ValueError, match="`optimizer`"):
+        _descend.plain_gd_rate(optimizer, problem)
+
+
 def test_bad_problem():
     with pytest.raises(ValueError, match="problem"):
         gf.descend(np.ones((3, 2)), 0.1, 10)

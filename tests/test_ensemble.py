@@ -73,6 +73,14 @@ def test_bad_ensembles():
         gf.ensemble(ps[:1], 1.0, batch_size=0)
     with pytest.raises(ValueError, match="devices"):
         gf.ensemble(ps[:1], 1.0, devices=64)
+    with pytest.raises(ValueError, match="`rtol`"):
+        gf.ensemble(ps[:1], 1.0, rtol=1.0)
+    with pytest.raises(ValueError, match="`solver`"):  # was an AttributeError
+        gf.ensemble(ps[:1], 1.0, solver="tsit5")
+    with pytest.raises(ValueError, match="`t_max`"):
+        gf.ensemble(ps[:1], 5e-324)
+    with pytest.raises(ValueError, match="`atol`"):
+        gf.ensemble(ps[:1], 1.0, atol=5.0)
 
 
 SHARDED = textwrap.dedent(

@@ -89,6 +89,8 @@ def test_validation(solved):
     problem, _ = solved
     with pytest.raises(ValueError, match="`gtol`"):
         fixed_point(problem, gtol=0.0)
+    with pytest.raises(ValueError, match="`gtol`"):
+        fixed_point(problem, gtol=0.5)  # a "fixed point" anywhere near the start
     with pytest.raises(ValueError, match="`max_steps`"):
         fixed_point(problem, max_steps=0)
     with pytest.raises(ValueError, match="`w0`"):

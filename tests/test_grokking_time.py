@@ -175,7 +175,8 @@ def test_prediction_on_gaussian_draw():
     (dict(eps=0.0), "eps"), (dict(eps=[1e-3, -1.0]), "eps"), (dict(eps=[[1e-3]]), "eps"),
     (dict(eps=1e-3, log_eps=-3.0), "at most one"), (dict(accuracy=None), "eps"),
     (dict(eps=1e-3, accuracy=1.5), "accuracy"), (dict(eps=1e-3, t_max=-1.0), "t_max"),
-    (dict(eps=1e-3, rtol=0.0), "rtol"), (dict(eps=1e-3, max_steps=0), "max_steps"),
+    (dict(eps=1e-3, rtol=0.0), "rtol"), (dict(eps=1e-3, rtol=0.5), "rtol"),
+    (dict(eps=1e-3, atol=1.0), "atol"), (dict(eps=1e-3, max_steps=0), "max_steps"),
     (dict(eps=1e-3, solver="Tsit5"), "solver"), (dict(eps=1e-3, y0=([0.0, 0.0], 0.0)), "y0"),
 ])
 def test_grokking_time_validation(kwargs, match):

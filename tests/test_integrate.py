@@ -167,8 +167,18 @@ def test_nonfinite_state_is_reported():
         (dict(t_max=-1.0), "`t_max`"),
         (dict(t_max=np.inf), "`t_max`"),
         (dict(t_max=np.nan), "`t_max`"),
+        (dict(t_max=5e-324), "`t_max` must be at least"),  # failed inside numpy's geomspace
+        (dict(y0=(np.zeros(2) + 1j, 0.0)), "`y0` must be real"),
         (dict(rtol=0.0), "`rtol`"),
         (dict(atol=-1.0), "`atol`"),
+        # tolerances without meaning: rtol=1.0 returned b = 3.8e7 (the flow: 18.1) as a
+        # success; below 1e-14 a solve can only run out of steps
+        (dict(rtol=1.0), r"`rtol` must be in \[1e-14, 0.01\]"),
+        (dict(rtol=0.05), "`rtol`"),
+        (dict(rtol=1e-15), "`rtol`"),
+        (dict(rtol="tight"), "`rtol`"),
+        (dict(atol=10.0), r"`atol` must be in \(0, 0.01\]"),
+        (dict(atol=0.0), "`atol`"),
         (dict(clock="lunar"), "clock"),
         (dict(y0=(np.zeros(3), 0.0)), "`y0`"),
         (dict(y0=(np.zeros(2), np.nan)), "`y0`"),

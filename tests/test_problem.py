@@ -31,6 +31,12 @@ def test_gaussian_problem_is_the_numpy_expression():
         (dict(x=np.ones((3, 2)), x_test=np.ones((4, 3))), "`x_test`"),
         (dict(x=np.ones((3, 2)), x_test=np.ones((4, 2)), y_test=[1, 1]), "`y_test`"),
         (dict(x=np.ones((3, 2)), y_test=[1, 1]), "y_test"),
+        # complex input used to lose its imaginary part with only a numpy warning
+        (dict(x=np.ones((3, 2)) * (1 + 1j)), "`x` must be real"),
+        (dict(x=[[1.0, 2j], [3.0, 4.0]]), "`x` must be real"),
+        (dict(x=np.ones((3, 2)), y=np.array([1, -1, 1]) + 0j), "`y` must be real"),
+        (dict(x=np.ones((3, 2)), x_test=np.ones((2, 2)) * 1j), "`x_test` must be real"),
+        (dict(x=[["a", "b"]]), "`x` must be an array of real numbers"),
     ],
 )
 def test_bad_input_names_the_argument(kwargs, match):
@@ -41,11 +47,56 @@ def test_bad_input_names_the_argument(kwargs, match):
 
 @pytest.mark.parametrize(
     "args, match",
-    [((0, 3, 1.0), "`n`"), ((3, -1, 1.0), "`d`"), ((3, 2, 0.0), "`sigma`"), ((2.5, 2, 1.0), "`n`")],
+    [((0, 3, 1.0), "`n`"), ((3, -1, 1.0), "`d`"), ((3, 2, 0.0), "`sigma`"), ((2.5, 2, 1.0), "`n`"),
+     # these used to give raw numpy/Python errors (TypeError, "cannot convert float NaN")
+     ((None, 2, 1.0), "`n`"), ((np.nan, 2, 1.0), "`n`"), (("abc", 2, 1.0), "`n`"),
+     ((np.inf, 2, 1.0), "`n`"), ((3, "2", 1.0), "`d`")],
 )
 def test_generator_bad_sizes(args, match):
     with pytest.raises(ValueError, match=match):
         gf.gaussian_problem(*args, seed=0)
+
+
+@pytest.mark.parametrize("seed", [1.5, -1, "1", None, [1, 2.5], [], True])
+def test_generators_refuse_bad_seeds(seed):
+    generators = [
+        lambda: gf.gaussian_problem(5, 2, 1.0, seed=seed),
+        lambda: gf.two_gaussian_problem(5, 2, mu=1.0, sigma_a=0.0, sigma_b=1.0, seed=seed),
+        lambda: gf.powerlaw_problem(5, 2, 1.0, seed=seed),
+        lambda: gf.mixture_problem(5, 2, 1.0, seed=seed),
+        lambda: gf.threshold_problem(5, 2, 1.0, r=1.0, seed=seed),
+    ]
+    for make in generators:
+        with pytest.raises(ValueError, match="`seed`"):
+            make()
+
+
+def test_generators_accept_integer_and_list_seeds():
+    a = gf.gaussian_problem(5, 2, 1.0, seed=np.int64(3))
+    assert np.array_equal(a.x, gf.gaussian_problem(5, 2, 1.0, seed=3).x)
+    b = gf.gaussian_problem(5, 2, 1.0, seed=[0, 5, 2, 1])
+    assert np.array_equal(b.x, np.random.default_rng([0, 5, 2, 1]).standard_normal((5, 2)))
+    assert gf.gaussian_problem(3.0, 2, 1.0).n == 3  # an integral float is an integer
+
+
+@pytest.mark.parametrize("make, match", [
+    (lambda: gf.GaussianPopulation(-1.0), "`sigma`"),  # was accepted: test accuracy 1.0
+    (lambda: gf.GaussianPopulation(0.0), "`sigma`"),
+    (lambda: gf.GaussianPopulation(np.nan), "`sigma`"),
+    (lambda: gf.TwoGaussianPopulation(-1.0, 0.0, 1.0), "`mu`"),
+    (lambda: gf.TwoGaussianPopulation(1.0, -0.5, 1.0), "`sigma_a`"),
+    (lambda: gf.TwoGaussianPopulation(1.0, 0.0, 0.0), "`sigma_b`"),
+])
+def test_populations_refuse_bad_parameters(make, match):
+    with pytest.raises(ValueError, match=match):
+        make()
+
+
+def test_populations_still_work_under_jax_transformations():
+    import jax
+
+    acc = jax.vmap(lambda s: gf.GaussianPopulation(s).accuracy(jnp.ones(2), 1.0))
+    assert np.all(np.isfinite(np.asarray(acc(jnp.array([1.0, 2.0])))))
 
 
 def test_population_accuracy_closed_form():

@@ -92,6 +92,10 @@ def test_relaxation_validation():
         gf.relaxation(gf.TwoPointModel(0.3, 2.0), window=(1e-8, 1e-3))
     with pytest.raises(ValueError, match="max_steps"):
         gf.relaxation(gf.TwoPointModel(0.3, 2.0), max_steps=0)
+    with pytest.raises(ValueError, match="`rtol`"):
+        gf.relaxation(gf.TwoPointModel(0.3, 2.0), rtol=0.1)
+    with pytest.raises(ValueError, match="`atol`"):  # was not checked at all
+        gf.relaxation(gf.TwoPointModel(0.3, 2.0), atol=-1.0)
     # too few steps to cover the window: a status, or a RuntimeError with throw=True
     short = gf.relaxation(gf.TwoPointModel(0.45, 3.0), max_steps=20, throw=False)
     assert not short.successful and math.isnan(short.exponent)

@@ -7,20 +7,21 @@ from pathlib import Path
 
 
 def _demo(args) -> int:
-    import numpy as np
-
     import gradflow as gf
     from gradflow import plotting
+    from gradflow._files import output_dir
+    from gradflow._integrate import default_saveat
+    from gradflow._problem import _time
 
     start = time.perf_counter()
     problem = gf.gaussian_problem(args.n, args.d, args.sigma, seed=args.seed)
+    # 600 log-spaced times from min(1e-2, t_max/100): any t_max, also below 1e-2.
+    saveat = default_saveat(_time("t_max", args.t_max), 600)
+    out = output_dir(args.out, "--out")  # before computing, not after
     sep = gf.separability(problem)
-    saveat = np.concatenate([[0.0], np.geomspace(1e-2, args.t_max, 600)])
     traj = gf.integrate(problem, args.t_max, saveat=saveat, max_steps=20_000, throw=False)
     t_train = traj.first_time("train_accuracy", 1.0)
     t_test = traj.first_time("test_accuracy", 0.99)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     fig = plotting.grokking_curves(
         traj,
         title=f"n={problem.n}, d={problem.d} (λ={problem.lam:.3f}), σ={args.sigma:g}, "
@@ -45,11 +46,15 @@ def _demo(args) -> int:
 
 
 def _sweep(args) -> int:
-    from gradflow._config import use_cpu_devices
+    from gradflow._config import cpu_count, use_cpu_devices
     from gradflow._sweep import parse_range, sweep
 
     # One JAX device per core, so that each chunk's members are sharded over the cores.
     count = None if args.devices == "all" else _count("--devices", args.devices)
+    if count is not None and count > cpu_count():
+        print(f"gradflow: warning: --devices {count} is more than the {cpu_count()} cores "
+              "this process may run on; the extra CPU devices share those cores and only "
+              "add overhead (default: one per core)", file=sys.stderr)
     if not use_cpu_devices(count) and count is not None:
         print("gradflow: note: JAX's devices were already fixed in this process; "
               "--devices is ignored", file=sys.stderr)
@@ -76,10 +81,10 @@ def _count(name: str, text: str) -> int:
 def _plot(args) -> int:
     import gradflow as gf
     from gradflow import plotting
+    from gradflow._files import output_dir
 
-    ds = gf.load_sweep(args.results)
-    out = Path(args.out or Path(args.results).with_suffix(""))
-    out.mkdir(parents=True, exist_ok=True)
+    ds = gf.load_sweep(args.results)  # a bad file: one ValueError line, no traceback
+    out = output_dir(args.out or Path(args.results).with_suffix(""), "--out")
     for j in range(ds.sizes["sigma"]):
         fig = plotting.sweep_summary(ds, sigma_index=j)
         for ext in ("png", "pdf"):
@@ -101,7 +106,10 @@ def _figure(args) -> int:
 
 def main(argv=None) -> int:
     """Entry point of the `gradflow` console script; returns the exit status."""
+    from gradflow import __version__
+
     parser = argparse.ArgumentParser(prog="gradflow", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"gradflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     demo = sub.add_parser("demo", help="integrate a small grokking problem and plot it")
     demo.add_argument("--out", default="gradflow-demo", help="output folder")
@@ -120,7 +128,8 @@ def main(argv=None) -> int:
     sw.add_argument("--t-max", type=float, default=1e12)
     sw.add_argument("--loss", default="logistic", choices=["logistic", "exponential"])
     sw.add_argument("--seed", type=int, default=0)
-    sw.add_argument("--rtol", type=float, default=1e-8)
+    sw.add_argument("--rtol", type=float, default=1e-8,
+                    help="relative tolerance, in [1e-14, 1e-2] (default 1e-8)")
     sw.add_argument("--num-saves", type=int, default=100)
     sw.add_argument("--chunk-size", type=int, default=None,
                     help="members per compiled call and per write (default: 8 per device, "
@@ -128,7 +137,8 @@ def main(argv=None) -> int:
     sw.add_argument("--out", required=True, help="netCDF file to write")
     sw.add_argument("--resume", action="store_true", help="continue an existing file")
     sw.add_argument("--devices", default="all",
-                    help="CPU devices to shard members over: all (one per core, default) or N")
+                    help="CPU devices to shard members over: all (one per core, default) or N "
+                         "(more than the cores: a warning)")
     sw.add_argument("--no-progress", action="store_true")
     sw.set_defaults(func=_sweep)
 
@@ -146,7 +156,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except ValueError as err:
+    except (ValueError, OSError) as err:  # bad input, or a file that is missing/unwritable
         print(f"gradflow: error: {err}", file=sys.stderr)
         return 2
 

@@ -31,6 +31,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._config import compiled
 from ._flow import PhysicalTime
 from ._integrate import initial_params
 from ._problem import Params, Problem, as_problem
@@ -86,6 +87,7 @@ def _where(pred, new, old):
     return jax.tree.map(lambda a, b: jnp.where(pred, a, b), new, old)
 
 
+@compiled
 @eqx.filter_jit
 def _run(optimizer, problem: Problem, y0: Params, counts, lr):
     """Run `sum(counts)` steps; record the state after each chunk of `counts[j]` steps.
@@ -212,6 +214,10 @@ def plain_gd_rate(optimizer, problem: Problem, y0: Params | None = None) -> floa
     `y0` the parameters to probe at (default zeros).
 
     **Returns:** $\\eta$ as a float, or `None`.
+
+    **Raises:** `ValueError` naming `optimizer` if it fails on these gradients (its
+    error chained): such an optimizer would fail in `descend` too, and returning `None`
+    would silently record the step count as time.
     """
     params = initial_params(problem, y0)
     rng = np.random.default_rng(12345)
@@ -245,8 +251,12 @@ def plain_gd_rate(optimizer, problem: Problem, y0: Params | None = None) -> floa
             rate = eta
             params = optax.apply_updates(params, upd)
         return rate
-    except Exception:  # an optimizer that cannot run eagerly, or needs other arguments
-        return None
+    except Exception as err:  # any failure of the user's optimizer, reported as such
+        raise ValueError(
+            f"`optimizer` failed when applied to gradients of the problem's shape (d = "
+            f"{problem.d}), to check whether it is plain gradient descent: "
+            f"{type(err).__name__}: {err}"
+        ) from err
 
 
 def descent_bound(problem: Problem) -> float:

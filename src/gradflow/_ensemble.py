@@ -18,8 +18,8 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
+from ._config import compiled
 from ._integrate import (
-    _check_positive,
     _check_saveat,
     _solve_impl,
     default_saveat,
@@ -27,7 +27,7 @@ from ._integrate import (
     initial_params,
     resolve_options,
 )
-from ._problem import Problem, as_problem
+from ._problem import Problem, _time, as_problem
 from ._trajectory import RESULTS, Trajectory
 
 
@@ -133,6 +133,7 @@ def _item(code) -> RESULTS:
     return eqx.tree_at(lambda r: r._value, RESULTS.successful, np.asarray(code, dtype=np.int32))
 
 
+@compiled
 @eqx.filter_jit
 def _solve_members(clock, solver, problems, y0, ts, t_max, rtol, atol, max_steps, batch_size,
                    mesh):
@@ -192,7 +193,7 @@ def ensemble(
     """
     batched = stack_problems(problems)
     members = len(problems)
-    t_max = _check_positive("t_max", t_max)
+    t_max = _time("t_max", t_max)
     first = _member(batched, 0)
     clock, solver, rtol, atol, max_steps = resolve_options(
         first, clock, solver, rtol, atol, max_steps)

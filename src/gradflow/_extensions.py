@@ -35,7 +35,7 @@ from jax.scipy.special import log_ndtr, ndtr, ndtri
 from . import _population as pop
 from ._custom_types import Scalar, Weights
 from ._loss import AbstractLoss
-from ._problem import AbstractPopulation, Problem, _positive, _positive_int
+from ._problem import AbstractPopulation, Problem, _positive, _positive_int, _seed
 
 jax.config.update("jax_enable_x64", True)
 
@@ -140,7 +140,7 @@ def powerlaw_problem(
     if not math.isfinite(alpha):
         raise ValueError(f"`alpha` must be finite; got {alpha!r}.")
     var = powerlaw_variances(d, sigma, alpha)
-    x = np.random.default_rng(seed).standard_normal((n, d)) * np.sqrt(var)
+    x = np.random.default_rng(_seed(seed)).standard_normal((n, d)) * np.sqrt(var)
     return Problem(x, loss=loss, population=PowerLawPopulation(var))
 
 
@@ -256,7 +256,7 @@ def mixture_problem(
         raise ValueError(f"`nu_norm` must be a number >= 0; got {nu_norm!r}.") from None
     if not (math.isfinite(nu_norm) and nu_norm >= 0):
         raise ValueError(f"`nu_norm` must be >= 0 and finite; got {nu_norm!r}.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_seed(seed))
     signs = rng.choice(np.array([-1.0, 1.0]), size=n)
     nu = np.zeros(d)
     nu[0] = nu_norm
@@ -539,7 +539,7 @@ def threshold_problem(
         raise ValueError(f"`r` must be a number in (0, 1]; got {r!r}.") from None
     if not (0.0 < r <= 1.0):
         raise ValueError(f"`r` must be in (0, 1]; got {r!r}.")
-    x = sigma * np.random.default_rng(seed).standard_normal((n, d))
+    x = sigma * np.random.default_rng(_seed(seed)).standard_normal((n, d))
     population = ThresholdPopulation(sigma, r)
     theta = float(population.threshold)
     y = np.where(x[:, 0] > theta, 1.0, -1.0)

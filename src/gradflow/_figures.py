@@ -28,6 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._config import compiled
+from ._files import output_dir
+
 SIGMA = 5.0  # σ of Figs. 1, 2, 14, 15, 16 (MATH.md §14: reconstructed)
 LAMBDAS = (0.3, 0.48, 0.55)  # Fig. 1 left: well below, just below and above 1/2
 
@@ -84,13 +87,13 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -
     **Returns:** a dict with `name`, `files` (the paths written: PNG, PDF, NPZ, TXT),
     `runtime` (seconds), `caption`, `quick` and `summary` (a few numbers).
 
-    **Raises:** `ValueError` for an unknown name; `MissingExampleError` for Figs. 3 and
-    9 when `examples/` is not there.
+    **Raises:** `ValueError` for an unknown name or an `out` that is not a writable
+    folder (checked before computing); `MissingExampleError` for Figs. 3 and 9 when
+    `examples/` is not there.
     """
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; use one of {', '.join(FIGURES)}.")
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
+    out = output_dir(out, "out")  # a file or unwritable folder: refused before computing
     start = time.perf_counter()
     result = FIGURES[name].function(out, bool(quick))
     runtime = time.perf_counter() - start
@@ -119,8 +122,8 @@ def figure_command(name: str | None, out, *, quick: bool = False, list_only: boo
 
     **Returns:** the exit status (0 on success).
 
-    **Raises:** `ValueError` for a missing or unknown name; `MissingExampleError` as
-    `make_figure`.
+    **Raises:** `ValueError` for a missing or unknown name or an `out` that is not a
+    writable folder; `MissingExampleError` as `make_figure`.
     """
     if list_only:
         for spec in FIGURES.values():
@@ -129,6 +132,9 @@ def figure_command(name: str | None, out, *, quick: bool = False, list_only: boo
     if not name:
         raise ValueError("give a figure name (see `gradflow figure --list`) or `all`.")
     names = figure_names() if name == "all" else [name]
+    if name != "all" and name not in FIGURES:
+        raise ValueError(f"unknown figure {name!r}; use one of {', '.join(FIGURES)}.")
+    output_dir(out, "--out")  # before the first figure is computed
     total = time.perf_counter()
     for item in names:
         make_figure(item, out, quick=quick)
@@ -555,7 +561,7 @@ def _fixed_point_statistics(n: int, ds: tuple, draws: int, seed: int = 0) -> dic
         w, _, _, _, code = newton(z, jnp.zeros(z.shape[1]), DEFAULT_GTOL, 200, pad)
         return w, code
 
-    solve = jax.jit(one)
+    solve = compiled(jax.jit(one))
     rows = []
     for d in ds:
         zs, sep, margins = draws_of[d]

@@ -9,8 +9,18 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from ._config import compiled
 from ._flow import AbstractClock, ConformalTime, LogTime, PhysicalTime, as_clock
-from ._problem import Params, Problem, _positive, as_problem
+from ._problem import (
+    ABSOLUTE_TOLERANCE,
+    Params,
+    Problem,
+    _positive,
+    _real_array,
+    _time,
+    _tolerance,
+    as_problem,
+)
 from ._radau import Radau5
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
@@ -133,8 +143,7 @@ def initial_params(problem: Problem, y0) -> Params:
             w, b = y0
         except (TypeError, ValueError):
             raise ValueError("`y0` must be `Params(w, b)` or a pair `(w, b)`.") from None
-    w = np.asarray(w, dtype=np.float64)
-    b = np.asarray(b, dtype=np.float64)
+    w, b = _real_array("y0", w), _real_array("y0", b)
     if w.shape != (problem.d,) or b.shape != ():
         raise ValueError(
             f"`y0` must have w of shape ({problem.d},) and a scalar b; got w {w.shape}, "
@@ -232,7 +241,7 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     return t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats
 
 
-_solve = eqx.filter_jit(_solve_impl)
+_solve = compiled(eqx.filter_jit(_solve_impl))
 
 
 def _state_and_field(problem: Problem, params: Params):
@@ -259,8 +268,8 @@ def integrate(
     **Arguments:**
 
     - `problem`: a `Problem`.
-    - `t_max`: final physical time, $> 0$ and finite ($10^{30}$ and beyond is fine with
-      the log clock).
+    - `t_max`: final physical time, finite and at least the smallest normal float64
+      ($2.2\\cdot10^{-308}$; $10^{30}$ and beyond is fine with the log clock).
     - `clock`: `"log"` ($s = \\log(1+t)$, the long-horizon clock), `"physical"` ($t$) or
       `"conformal"` ($d\\tau = e^{-b}dt$, stopped by an event at $t_{max}$ and read out
       by dense interpolation), or an `AbstractClock`; default `default_clock(problem)`:
@@ -270,7 +279,9 @@ def integrate(
     - `y0`: initial `Params(w, b)` or `(w, b)`; default $w = 0, b = 0$.
     - `rtol`, `atol`: tolerances of diffrax's `PIDController` in the clock's state
       ($w$ and $\\beta = b - s$ in log time); `rtol` defaults to 1e-6 for `Radau5` and
-      1e-8 for other solvers (`default_rtol`), `atol` to `rtol * 1e-2`.
+      1e-8 for other solvers (`default_rtol`), `atol` to `rtol * 1e-2`. `rtol` must lie
+      in $[10^{-14}, 10^{-2}]$ and `atol` in $(0, 10^{-2}]$: beyond them a solve is either
+      impossible or not a solution (`gradflow._problem._tolerance`).
     - `solver`: a diffrax solver; default `default_solver(problem, clock)`: the stiff
       `Radau5` unless the flow is the paper's model and not stiff (then `Tsit5()`), and
       `Tsit5()` in the conformal clock.
@@ -292,7 +303,7 @@ def integrate(
     shape, new tolerances, `t_max` or `y0` reuse the compiled solve.
     """
     problem = as_problem(problem)
-    t_max = _check_positive("t_max", t_max)
+    t_max = _time("t_max", t_max)
     clock, solver, rtol, atol, max_steps = resolve_options(
         problem, clock, solver, rtol, atol, max_steps)
     ts = default_saveat(t_max) if saveat is None else _check_saveat(saveat, t_max)
@@ -329,8 +340,8 @@ def resolve_options(problem: Problem, clock, solver, rtol, atol, max_steps):
     solver = default_solver(problem, clock) if solver is None else solver
     if not isinstance(solver, diffrax.AbstractSolver):
         raise ValueError(f"`solver` must be a diffrax solver; got {solver!r}.")
-    rtol = default_rtol(solver) if rtol is None else _check_positive("rtol", rtol)
-    atol = rtol * 1e-2 if atol is None else _check_positive("atol", atol)
+    rtol = default_rtol(solver) if rtol is None else _tolerance("rtol", rtol)
+    atol = rtol * 1e-2 if atol is None else _tolerance("atol", atol, ABSOLUTE_TOLERANCE)
     return clock, solver, rtol, atol, int(max_steps)
 
 

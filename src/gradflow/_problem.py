@@ -7,6 +7,7 @@ $b \\to +\\infty$; the paper's labels are $-1$, mapped by $S = -w$, $b_P = -b$).
 
 import abc
 import math
+import numbers
 
 import equinox as eqx
 import jax
@@ -61,9 +62,14 @@ class GaussianPopulation(AbstractPopulation):
     The margin is $\\mathcal N(b, \\sigma^2\\|w\\|^2)$ (MATH.md §4, Eqs. 3–4).
 
     **Arguments:** `sigma > 0`, the standard deviation of each input coordinate.
+
+    **Raises:** `ValueError` for `sigma <= 0` or non-finite (outside JAX transformations).
     """
 
     sigma: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
+
+    def __check_init__(self):
+        _check_population_field("sigma", self.sigma, positive=True)
 
     def margin_moments(self, w, b):
         return b, self.sigma * jnp.linalg.norm(w)
@@ -77,12 +83,21 @@ class TwoGaussianPopulation(AbstractPopulation):
     The margin $yW\\cdot X$ has mean $\\mu W_0$ and variance
     $\\sigma_A^2W_0^2 + \\sigma_B^2\\|W_\\perp\\|^2$ (the bias `b` is not part of this model).
 
-    **Arguments:** `mu` ($\\mu$), `sigma_a` ($\\sigma_A$), `sigma_b` ($\\sigma_B$).
+    **Arguments:** `mu` ($\\mu > 0$), `sigma_a` ($\\sigma_A \\ge 0$), `sigma_b`
+    ($\\sigma_B > 0$).
+
+    **Raises:** `ValueError` for values outside these ranges or non-finite (outside JAX
+    transformations).
     """
 
     mu: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
     sigma_a: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
     sigma_b: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
+
+    def __check_init__(self):
+        _check_population_field("mu", self.mu, positive=True)
+        _check_population_field("sigma_a", self.sigma_a, positive=False)
+        _check_population_field("sigma_b", self.sigma_b, positive=True)
 
     def margin_moments(self, w, b):
         var = (self.sigma_a * w[0]) ** 2 + self.sigma_b**2 * jnp.sum(w[1:] ** 2)
@@ -92,8 +107,35 @@ class TwoGaussianPopulation(AbstractPopulation):
 # --------------------------------------------------------------------------- validation
 
 
+def _check_population_field(name: str, value, *, positive: bool) -> None:
+    """A population parameter: finite and `> 0` (or `>= 0`); not checked under a JAX
+    transformation, where it has no value."""
+    try:
+        v = np.asarray(value)
+    except jax.errors.TracerArrayConversionError:
+        return
+    ok = np.all(np.isfinite(v)) and (np.all(v > 0) if positive else np.all(v >= 0))
+    if not ok:
+        raise ValueError(f"`{name}` must be {'positive' if positive else '>= 0'} and finite; "
+                         f"got {v.tolist()!r}.")
+
+
+def _real_array(name: str, value) -> np.ndarray:
+    """`value` as a float64 array; complex or non-numeric input is an error (numpy would
+    drop an imaginary part with only a warning)."""
+    arr = np.asarray(value)
+    if np.iscomplexobj(arr):
+        raise ValueError(f"`{name}` must be real; got complex values (their imaginary part "
+                         "would be dropped).")
+    try:
+        return np.asarray(arr, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be an array of real numbers; got {arr.dtype} "
+                         "values.") from None
+
+
 def _as_data(name: str, value, d: int | None = None) -> np.ndarray:
-    arr = np.asarray(value, dtype=np.float64)
+    arr = _real_array(name, value)
     if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
         raise ValueError(
             f"`{name}` must be a non-empty 2-D array of shape (n, d); got shape {arr.shape}."
@@ -110,7 +152,7 @@ def _as_data(name: str, value, d: int | None = None) -> np.ndarray:
 def _as_labels(name: str, value, n: int) -> np.ndarray:
     if value is None:
         return np.ones(n)
-    arr = np.asarray(value, dtype=np.float64)
+    arr = _real_array(name, value)
     if arr.shape != (n,):
         raise ValueError(f"`{name}` must have shape ({n},) to match the data; got {arr.shape}.")
     bad = ~np.isin(arr, (-1.0, 1.0))
@@ -132,10 +174,75 @@ def _positive(name: str, value) -> float:
     return v
 
 
+#: The range of a relative accuracy knob (`rtol` of the ODE solves, `gtol` of Newton).
+#: Below 1e-14 (about 45 float64 roundings) step-size control cannot meet the tolerance
+#: and a solve only runs out of steps; above 1e-2 the result is not a solution any more
+#: (`integrate(..., rtol=1.0)` returned b = 3.8e7 where the flow has b = 18.1, and was
+#: called successful).
+RELATIVE_TOLERANCE = (1e-14, 1e-2)
+#: The range of an absolute tolerance (`atol`): positive (an error norm relative to
+#: `atol + rtol |y|` is undefined at y = 0 with atol = 0) and at most 1e-2, like `rtol`.
+ABSOLUTE_TOLERANCE = (0.0, 1e-2)
+
+
+def _tolerance(name: str, value, bounds=RELATIVE_TOLERANCE) -> float:
+    """`value` as a float inside `bounds` = (low, high): `low <= value <= high`, or
+    `0 < value <= high` when `low` is 0. The one validator of gradflow's accuracy knobs
+    (`rtol`, `atol`, `gtol`).
+
+    **Raises:** `ValueError` naming `name` and the range.
+    """
+    low, high = bounds
+    interval = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be a number in {interval}; got {value!r}.") from None
+    if not (math.isfinite(v) and (v > 0 if low == 0 else v >= low) and v <= high):
+        raise ValueError(
+            f"`{name}` must be in {interval}: a tolerance outside it gives no meaningful "
+            f"result; got {value!r}."
+        )
+    return v
+
+
 def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or int(value) != value or value <= 0:
-        raise ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+    """A positive integer (an integral float such as `3.0` is accepted)."""
+    bad = ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise bad
+    if not isinstance(value, numbers.Integral):
+        if not (math.isfinite(value) and float(value).is_integer()):
+            raise bad
+    if int(value) <= 0:
+        raise bad
     return int(value)
+
+
+def _seed(value):
+    """A seed for `numpy.random.default_rng`: a non-negative integer or a non-empty list
+    of them (returned as `int` or `list[int]`)."""
+    def one(v):
+        return (isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 0)
+
+    if one(value):
+        return int(value)
+    if isinstance(value, list | tuple | np.ndarray) and len(value) > 0 and all(
+        one(v) for v in np.asarray(value, dtype=object).ravel()
+    ) and np.ndim(value) == 1:
+        return [int(v) for v in value]
+    raise ValueError(f"`seed` must be a non-negative integer or a list of them; "
+                     f"got {value!r}.")
+
+
+def _time(name: str, value) -> float:
+    """A positive finite time, at least the smallest normal float64 (about 2.2e-308):
+    below it, the default saved times `t_max/100 .. t_max` cannot be told apart."""
+    v = _positive(name, value)
+    if v < np.finfo(np.float64).tiny:
+        raise ValueError(f"`{name}` must be at least {np.finfo(np.float64).tiny:.3g} (the "
+                         f"smallest normal float64); got {value!r}.")
+    return v
 
 
 # --------------------------------------------------------------------------- the problem
@@ -310,17 +417,18 @@ def gaussian_problem(n: int, d: int, sigma: float, *, seed: int = 0, loss="logis
     Data are `sigma * numpy.random.default_rng(seed).standard_normal((n, d))`, so the
     same seed gives the same data as that numpy expression.
 
-    **Arguments:** `n`, `d` positive integers ($\\lambda = d/n$); `sigma > 0`; `seed`;
-    `loss` as for `Problem`.
+    **Arguments:** `n`, `d` positive integers ($\\lambda = d/n$); `sigma > 0`; `seed`, a
+    non-negative integer or a list of them; `loss` as for `Problem`.
 
     **Returns:** a `Problem` with a `GaussianPopulation(sigma)` for test metrics.
 
-    **Raises:** `ValueError` for non-positive sizes or $\\sigma$.
+    **Raises:** `ValueError` for sizes that are not positive integers, a bad $\\sigma$ or
+    `seed`.
     """
     n = _positive_int("n", n)
     d = _positive_int("d", d)
     sigma = _positive("sigma", sigma)
-    x = sigma * np.random.default_rng(seed).standard_normal((n, d))
+    x = sigma * np.random.default_rng(_seed(seed)).standard_normal((n, d))
     return Problem(x, loss=loss, sigma=sigma)
 
 
@@ -358,7 +466,7 @@ def two_gaussian_problem(
     sigma_a = float(sigma_a)
     if not (math.isfinite(sigma_a) and sigma_a >= 0):
         raise ValueError(f"`sigma_a` must be >= 0 and finite; got {sigma_a!r}.")
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_seed(seed))
     y = rng.choice(np.array([-1.0, 1.0]), size=n)
     xi = rng.standard_normal((n, d + 1)) * np.r_[sigma_a, np.full(d, sigma_b)]
     x = y[:, None] * mu * np.eye(d + 1)[0] + xi

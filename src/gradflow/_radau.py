@@ -113,14 +113,14 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
     **Arguments:**
 
     - `refresh_rate`: make a new eigendecomposition when the last step's Newton
-      contraction rate exceeded this (default 0.1; measured in
+      contraction rate exceeded this (default 0.3; measured in
       `benchmarks/bench_solvers.py`).
     - `root_find_max_steps`: Newton iterations per attempt (default 7).
     - `root_finder`: only its tolerances and norm are used (the Newton iteration is this
       solver's own, in the eigenbasis); by default they are the step-size controller's.
     """
 
-    refresh_rate: float = 0.1
+    refresh_rate: float = 0.3
     root_finder: optx.AbstractRootFinder = diffrax.with_stepsize_controller_tols(
         diffrax.VeryChord)()
     root_find_max_steps: int = 7

@@ -2,10 +2,25 @@
 
 Format: netCDF-4 through h5netcdf, opened with xarray (`load_sweep`, or
 `xarray.open_dataset(path, engine="h5netcdf")`). netCDF rather than zarr: one file that
-any netCDF tool reads, written whole to a temporary file and renamed over the old one
-after each chunk (`os.replace` is atomic), so a killed sweep leaves the last complete
-file behind and `resume=True` continues from it. The configuration is stored as a JSON
-string attribute; nothing is pickled.
+any netCDF tool reads, written whole to a temporary file of a unique name and renamed
+over the old one after each chunk (`os.replace` is atomic), so a killed sweep leaves the
+last complete file behind and `resume=True` continues from it. The configuration is
+stored as a JSON string attribute; nothing is pickled.
+
+Integrity (format 2): the file ends with a trailer line `gradflow-sha256:<digest>` of
+all the bytes before it (HDF5 ignores bytes after its data; netCDF tools read the file
+as usual), and the attribute `checksums` holds a SHA-256 of every variable, coordinate
+and attribute. `load_sweep` (and so `resume`) checks the trailer before the file is
+parsed (a damaged HDF5 structure can make the HDF5 library hang, not only fail), then
+the per-variable checksums (which name what is damaged, and still hold for a file that
+another tool re-saved without the trailer), then the dimensions against the
+configuration: a damaged file is refused with a `ValueError` instead of returning other
+numbers than were stored. Files of format 1 (before checksums) are read with a warning
+and cannot be resumed.
+
+One writer per file: a sweep holds an advisory lock (`fcntl.flock` on `out.lock`) from
+before it reads `out` until it returns; a second sweep on the same `out` is refused at
+once. The output folder is checked (exists, writable) before anything is computed.
 
 Dimensions `lam`, `sigma`, `seed`, `t`; variables (per member and saved time) `b`,
 `w_norm`, `train_loss`, `train_accuracy`, `test_loss`, `test_accuracy`; per member
@@ -19,9 +34,14 @@ Multi-host: started in every process of a `jax.distributed` job, a sweep shards 
 chunk over all the job's devices; process 0 alone writes `out` (and reads it to resume).
 """
 
+import glob
+import hashlib
 import json
 import os
+import re
+import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import jax
@@ -29,43 +49,78 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from ._ensemble import ensemble
+from ._files import FileLock
 from ._integrate import DEFAULT_RTOL, _check_positive, default_saveat
-from ._problem import _positive_int, gaussian_problem
+from ._problem import _positive_int, _seed, _time, _tolerance, gaussian_problem
 from ._trajectory import RESULTS
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: `checksums` attribute
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
+PER_TIME = ("b", "w_norm", *METRICS)
+PER_MEMBER = ("done", "status", "num_steps", "separable", "runs")
+#: Most values a range may expand to (a typo such as a step of 1e-9 is refused).
+MAX_RANGE = 100_000
 
 
 def parse_range(text: str) -> list[float]:
     """`"0.3:0.6:0.01"` (start:stop:step, stop included) or `"0.4,0.45"` → list of floats.
 
-    **Raises:** `ValueError` for a malformed range or a non-positive step.
+    **Raises:** `ValueError` for a malformed range, a non-finite value, a non-positive
+    step, a reversed range (start > stop: it would be empty), or more than `MAX_RANGE`
+    values.
     """
     try:
         if ":" in text:
-            start, stop, step = (float(v) for v in text.split(":"))
-            if not step > 0:
+            values = [float(v) for v in text.split(":")]
+            if len(values) != 3:
                 raise ValueError
-            count = int(np.floor((stop - start) / step + 1e-9)) + 1
-            return [round(start + k * step, 12) for k in range(count)]
-        return [float(v) for v in text.split(",")]
+        else:
+            values = [float(v) for v in text.split(",")]
     except ValueError:
         raise ValueError(f"bad range {text!r}: use start:stop:step or a,b,c") from None
+    if not all(np.isfinite(values)):
+        raise ValueError(f"bad range {text!r}: values must be finite numbers.")
+    if ":" not in text:
+        return values
+    start, stop, step = values
+    if not step > 0:
+        raise ValueError(f"bad range {text!r}: the step must be positive.")
+    if start > stop:
+        raise ValueError(f"bad range {text!r}: start {start:g} is above stop {stop:g}, so the "
+                         "range is empty (ranges go upwards: start:stop:step).")
+    count = int(np.floor((stop - start) / step + 1e-9)) + 1
+    if count > MAX_RANGE:
+        raise ValueError(f"bad range {text!r}: {count} values (at most {MAX_RANGE}).")
+    return [round(start + k * step, 12) for k in range(count)]
+
+
+def _values(name: str, values) -> np.ndarray:
+    """A non-empty 1-D array of finite floats."""
+    try:
+        arr = np.atleast_1d(np.asarray(values, dtype=np.float64))
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be numbers; got {values!r}.") from None
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"`{name}` must be a non-empty list of numbers; got {values!r} "
+                         "(a sweep over nothing computes nothing).")
+    if not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` must be finite; got {values!r}.")
+    return arr
 
 
 def _config(n, lambdas, realizations, sigmas, t_max, loss, seed, rtol, num_saves):
     n = _positive_int("n", n)
     realizations = _positive_int("realizations", realizations)
-    sigmas = [_check_positive("sigma", s) for s in np.atleast_1d(sigmas)]
-    ds = sorted({int(round(lam * n)) for lam in np.atleast_1d(lambdas)})
-    for lam in np.atleast_1d(lambdas):
+    sigmas = [_check_positive("sigma", s) for s in _values("sigma", sigmas)]
+    lambdas = _values("lambdas", lambdas)
+    for lam in lambdas:
         if not (0 < lam and round(lam * n) >= 1):
             raise ValueError(f"`lambdas` must give d = round(λ n) >= 1; got λ = {lam}.")
+    ds = sorted({int(round(lam * n)) for lam in lambdas})
     return dict(
         format_version=FORMAT_VERSION, n=n, d=ds, sigmas=sigmas, realizations=realizations,
-        t_max=_check_positive("t_max", t_max), loss=str(loss), seed=int(seed),
-        rtol=_check_positive("rtol", rtol), num_saves=_positive_int("num_saves", num_saves),
+        t_max=_time("t_max", t_max), loss=str(loss), seed=_seed(seed),
+        rtol=_tolerance("rtol", rtol), num_saves=_positive_int("num_saves", num_saves),
     )
 
 
@@ -91,12 +146,78 @@ def _empty(config):
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
+def _digest(values) -> str:
+    """SHA-256 of an array's dtype, shape and bytes (or of a string attribute)."""
+    if isinstance(values, str):
+        return hashlib.sha256(values.encode()).hexdigest()
+    arr = np.ascontiguousarray(values)
+    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
+    h.update(arr.tobytes())
+    return h.hexdigest()
+
+
+def _checksums(ds) -> dict:
+    """Digests of every variable, coordinate and attribute (but `checksums`) of `ds`."""
+    sums = {name: _digest(ds[name].values) for name in [*ds.data_vars, *ds.coords]}
+    sums.update({f"attrs.{k}": _digest(str(v)) for k, v in ds.attrs.items()
+                 if k != "checksums"})
+    return sums
+
+
+_TRAILER = b"\ngradflow-sha256:"
+_TRAILER_SIZE = len(_TRAILER) + 64 + 1
+
+
+def _append_trailer(path) -> None:
+    with open(path, "rb+") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()
+        fh.write(_TRAILER + digest.encode() + b"\n")
+
+
+def _check_trailer(path: Path, where: str) -> None:
+    """The whole-file digest, checked before HDF5 parses anything (if the file has it)."""
+    with open(path, "rb") as fh:
+        data = fh.read()
+    tail = data[-_TRAILER_SIZE:]
+    if not (tail.startswith(_TRAILER) and tail.endswith(b"\n")):
+        return  # none (format 1, or re-saved by another tool): per-variable checks only
+    if hashlib.sha256(data[:-_TRAILER_SIZE]).hexdigest().encode() != tail[len(_TRAILER):-1]:
+        raise ValueError(f"{where} is damaged: its bytes do not match the SHA-256 written "
+                         "with them.")
+
+
+def _tmp_name(path: Path) -> re.Pattern:
+    return re.compile(re.escape(path.name) + r"\.[A-Za-z0-9_]{8}\.tmp")
+
+
 def _write_atomic(ds, path: Path):
-    tmp = path.with_name(path.name + ".tmp")
-    ds.to_netcdf(tmp, engine="h5netcdf")
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write `ds` with its checksums to a uniquely named temporary file beside `path`,
+    then rename it over `path`."""
+    ds.attrs["checksums"] = json.dumps(_checksums(ds), sort_keys=True)
+    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        ds.to_netcdf(tmp, engine="h5netcdf")
+        _append_trailer(tmp)
+        with open(tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)  # the rename itself survives a crash
+    finally:
+        os.close(dir_fd)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Temporary files of a writer that was killed mid-write (the lock is ours now)."""
+    pattern = _tmp_name(path)
+    for tmp in path.parent.glob(glob.escape(path.name) + ".*.tmp"):
+        if pattern.fullmatch(tmp.name):
+            tmp.unlink(missing_ok=True)
 
 
 def _open_existing(out: Path, resume: bool, config):
@@ -112,17 +233,83 @@ def _open_existing(out: Path, resume: bool, config):
     return ds
 
 
+def _check_layout(ds, config, where: str) -> None:
+    """The dimensions, coordinates and variables that `config` implies."""
+    ts = default_saveat(config["t_max"], config["num_saves"])
+    sizes = dict(lam=len(config["d"]), sigma=len(config["sigmas"]),
+                 seed=config["realizations"], t=ts.size)
+    if dict(ds.sizes) != sizes:
+        raise ValueError(f"{where}: dimensions {dict(ds.sizes)} disagree with its "
+                         f"configuration, which implies {sizes}.")
+    for name, dims in [*((v, ("lam", "sigma", "seed", "t")) for v in PER_TIME),
+                       *((v, ("lam", "sigma", "seed")) for v in PER_MEMBER)]:
+        if name not in ds.data_vars or ds[name].dims != dims:
+            raise ValueError(f"{where}: variable `{name}` with dimensions {dims} is missing.")
+    coords = dict(d=np.array(config["d"]), sigma=np.array(config["sigmas"]), t=ts,
+                  seed=np.arange(config["realizations"]))
+    for name, expected in coords.items():
+        if name not in ds.coords or not np.array_equal(ds[name].values, expected):
+            raise ValueError(f"{where}: coordinate `{name}` disagrees with its configuration.")
+
+
 def load_sweep(path):
-    """Open a sweep file as an `xarray.Dataset` (loaded into memory; no pickle involved).
+    """Open a sweep file as an `xarray.Dataset` (loaded into memory; no pickle involved),
+    after checking it.
 
     **Arguments:** `path`, a file written by `sweep` / `gradflow sweep`.
 
     **Returns:** the `xarray.Dataset` (see the module docstring for its variables).
+
+    **Raises:** `FileNotFoundError` if there is no file; `ValueError`, in one line naming
+    the file, for anything else that is not an intact sweep file: empty, truncated or
+    foreign (not netCDF, or netCDF without a sweep configuration), a checksum that does
+    not match the data read back, or dimensions that disagree with the configuration.
+    **Warns:** for a file of format 1, which has no checksums to verify.
     """
     import xarray as xr
 
-    with xr.open_dataset(path, engine="h5netcdf") as ds:
-        return ds.load()
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no sweep file {str(path)!r}.")
+    where = f"sweep file {str(path)!r}"
+    if path.is_dir():
+        raise ValueError(f"{where} is a folder.")
+    _check_trailer(path, where)
+    try:
+        with xr.open_dataset(path, engine="h5netcdf") as ds:
+            ds = ds.load()
+    except Exception as err:  # h5py/h5netcdf/xarray raise many types for a bad file
+        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise ValueError(f"{where} cannot be read as netCDF (empty, truncated or not a "
+                         f"sweep file): {detail}") from None
+    try:
+        config = json.loads(ds.attrs["config"])
+        version = config["format_version"]
+    except (KeyError, TypeError, ValueError):
+        raise ValueError(f"{where} is not a gradflow sweep file (no valid `config` "
+                         "attribute).") from None
+    if version == 1:
+        warnings.warn(f"{where} is of format 1, which has no checksums: its data cannot be "
+                      "verified.", UserWarning, stacklevel=2)
+    elif version != FORMAT_VERSION:
+        raise ValueError(f"{where} has format {version!r}; this gradflow reads formats 1 "
+                         f"and {FORMAT_VERSION}.")
+    else:
+        try:
+            stored = json.loads(ds.attrs["checksums"])
+        except (KeyError, TypeError, ValueError):
+            raise ValueError(f"{where} is damaged: its `checksums` attribute is missing or "
+                             "unreadable.") from None
+        actual = _checksums(ds)
+        bad = sorted(k for k in stored.keys() | actual.keys() if stored.get(k) != actual.get(k))
+        if bad:
+            raise ValueError(f"{where} is damaged: the data read back of "
+                             f"{', '.join(bad)} does not match the checksum written with it.")
+    try:
+        _check_layout(ds, config, where)
+    except (KeyError, TypeError) as err:
+        raise ValueError(f"{where}: its configuration is incomplete ({err}).") from None
+    return ds
 
 
 def member_seed(config, d, k):
@@ -164,13 +351,12 @@ def sweep(
     **Returns:** `(dataset, computed)`: the final `xarray.Dataset` and how many members
     this call computed.
 
-    **Raises:** `ValueError` for bad arguments, an existing `out` without `resume`, or a
-    file whose configuration differs from the one asked for.
+    **Raises:** `ValueError`, before anything is computed, for bad arguments (empty or
+    non-finite `lambdas` or `sigma`, a tolerance outside its range, ...), an `out`
+    whose folder is missing or cannot be written, an `out` another sweep is writing
+    (the lock `out.lock`), an existing `out` without `resume`, or a file that is damaged
+    (checksums, dimensions) or whose configuration differs from the one asked for.
     """
-    from tqdm.auto import tqdm
-
-    from ._analysis._separability import is_separable, points
-
     config = _config(n, lambdas, realizations, sigma, t_max, loss, seed, rtol, num_saves)
     # Several members per device per chunk, so that a device's slow member is averaged
     # over its others (one compiled call per chunk; one file write per chunk).
@@ -181,11 +367,14 @@ def sweep(
     # ensemble; process 0 alone reads and writes the file, the others follow its record
     # of what is done.
     lead = jax.process_index() == 0
-    ds, refusal = _empty(config), None
+    ds, refusal, lock = _empty(config), None, FileLock(out, "out")
     if lead:
         try:
+            lock.acquire()  # refuses a second writer, and an output that cannot be written
+            _remove_stale_temporaries(out)
             existing = _open_existing(out, resume, config)
         except ValueError as err:
+            lock.release()
             refusal = err
         else:
             ds = ds if existing is None else existing
@@ -196,6 +385,18 @@ def sweep(
         ds["done"].values[...] = multihost_utils.broadcast_one_to_all(ds["done"].values)
     if refusal is not None:
         raise refusal
+    try:
+        return _run(ds, config, out, lead, chunk_size, max_steps, loss, progress)
+    finally:
+        lock.release()
+
+
+def _run(ds, config, out, lead, chunk_size, max_steps, loss, progress):
+    """The loop of `sweep` over (d, σ) and chunks of members, writing after each chunk."""
+    from tqdm.auto import tqdm
+
+    from ._analysis._separability import is_separable, points
+
     total = ds["done"].size
     bar = tqdm(total=total, initial=int(ds["done"].sum()), unit="member",
                disable=not (progress and lead), desc="sweep", smoothing=0.1)

@@ -8,6 +8,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._config import compiled
 from ._problem import Problem
 
 jax.config.update("jax_enable_x64", True)
@@ -42,6 +43,7 @@ class IntegrationError(RuntimeError):
         self.trajectory = trajectory
 
 
+@compiled
 @jax.jit
 def _metrics(problem: Problem, w, b):
     def one(w_, b_):

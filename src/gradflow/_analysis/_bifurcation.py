@@ -23,6 +23,8 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
+from .._config import compiled
+from .._problem import _tolerance
 from ._fixed_point import DEFAULT_GTOL, newton
 from ._large_n import cgmt_norm, gardner_margin, limiting_accuracy
 from ._separability import qp_margin, wendel
@@ -31,6 +33,7 @@ from ._stability import spectrum
 jax.config.update("jax_enable_x64", True)
 
 
+@compiled
 @eqx.filter_jit
 def _batch(z, pad, gtol, max_steps: int):
     """Newton and $h_1$ for a batch of point sets `z` (B, n, D), zero-padded to a common
@@ -150,6 +153,7 @@ def bifurcation(
     if not (np.isfinite(sigma) and sigma > 0):
         raise ValueError(f"`sigma` must be positive and finite; got {sigma!r}.")
     sigma = float(sigma)
+    gtol = _tolerance("gtol", gtol)
     # pass 1 (host): data; separability and margins by the hard-margin QP
     draws = []
     for lam in lams:

@@ -19,7 +19,8 @@ import jax.numpy as jnp
 import lineax as lx
 import numpy as np
 
-from .._problem import Problem
+from .._config import compiled
+from .._problem import Problem, _tolerance
 from .._trajectory import RESULTS
 from ._separability import _check_problem, is_separable
 
@@ -179,7 +180,7 @@ def newton(z, w0, gtol, max_steps: int, pad=None):
     return w, fw, jnp.linalg.norm(g), k, code
 
 
-_newton_jit = eqx.filter_jit(newton)
+_newton_jit = compiled(eqx.filter_jit(newton))
 
 
 def _result_of(code):
@@ -238,13 +239,13 @@ def fixed_point(
 
     **Returns:** a `FixedPoint`.
 
-    **Raises:** `ValueError` for a non-`Problem`, a bad `w0`, `gtol <= 0` or
-    `max_steps < 1`; `RuntimeError` as above. The QP runs on the host, so this function
-    is not jittable; `fixed_point_from_points` is the jittable/vmappable Newton core.
+    **Raises:** `ValueError` for a non-`Problem`, a bad `w0`, `gtol` outside
+    $[10^{-14}, 10^{-2}]$ or `max_steps < 1`; `RuntimeError` as above. The QP runs on the
+    host, so this function is not jittable; `fixed_point_from_points` is the
+    jittable/vmappable Newton core.
     """
     problem = _check_problem(problem)
-    if not (np.isfinite(gtol) and gtol > 0):
-        raise ValueError(f"`gtol` must be positive and finite; got {gtol!r}.")
+    gtol = _tolerance("gtol", gtol)
     if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
         raise ValueError(f"`max_steps` must be a positive integer; got {max_steps!r}.")
     d = problem.d

@@ -24,10 +24,11 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from .._config import compiled
 from .._flow import LogTime
 from .._integrate import initial_params
 from .._loss import as_loss
-from .._problem import Params, Problem, _positive
+from .._problem import ABSOLUTE_TOLERANCE, Params, Problem, _tolerance
 from .._trajectory import RESULTS, IntegrationError
 from ._fixed_point import AnalysisResults, fixed_point
 from ._one_dim import as_problem
@@ -253,6 +254,7 @@ def _event_cond(t, y, args, **kwargs):
 _TRACES = {"segment": 0}
 
 
+@compiled
 @eqx.filter_jit
 def _segment(problem, thr, s0, state0, s1, rtol, atol, solver, root_finder, max_steps):
     """Solve from `(s0, state0)` until the first active condition crosses zero, or `s1`."""
@@ -383,7 +385,7 @@ def grokking_time(
       held-out accuracy is a step function of $t$).
     - `y0`: initial `Params(w, b)` or `(w, b)`; default zeros.
     - `rtol`, `atol`: PID tolerances on $(w, \\beta, \\tau)$ (default `1e-10`; `atol`
-      defaults to `rtol * 1e-2`).
+      defaults to `rtol * 1e-2`); ranges as for `integrate`.
     - `solver`: a diffrax solver (default `diffrax.Tsit5()`).
     - `root_finder`: an optimistix root finder for the event times (default
       `optx.Newton(rtol=1e-12, atol=1e-12)`, in $s$).
@@ -408,8 +410,8 @@ def grokking_time(
     log_eps_arr = _check_thresholds(eps, log_eps, accuracy is not None)
     s_max = _check_horizon(t_max)
     t_max = float(t_max)
-    rtol = _positive("rtol", rtol)
-    atol = rtol * 1e-2 if atol is None else _positive("atol", atol)
+    rtol = _tolerance("rtol", rtol)
+    atol = rtol * 1e-2 if atol is None else _tolerance("atol", atol, ABSOLUTE_TOLERANCE)
     if accuracy is not None:
         try:
             level = float(accuracy)

@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import compiled
 from .._flow import LogTime
 from .._integrate import _solve, default_solver, initial_params
-from .._problem import Problem
+from .._problem import ABSOLUTE_TOLERANCE, Problem, _tolerance
 from .._trajectory import RESULTS, IntegrationError
 from ._fixed_point import DEFAULT_GTOL, fixed_point, newton
 from ._grokking_time import (
@@ -148,7 +149,8 @@ def relaxation(
     - `window`: `(high, low)` relative distances bounding the fit (default
       `(1e-5, 1e-10)`).
     - `y0`: initial `Params(w, b)` or `(w, b)` (default zeros).
-    - `rtol`, `atol`: PID tolerances (default `1e-13`, `atol = rtol * 1e-2`).
+    - `rtol`, `atol`: PID tolerances (default `1e-13`, `atol = rtol * 1e-2`; ranges as
+      for `integrate`).
     - `solver`: a diffrax solver (default: `integrate`'s for the log clock); `max_steps`
       (default 200 000).
     - `prediction`, `w_star`, `slow_direction`: a `GrokkingPrediction`, its $w^*$ and
@@ -171,9 +173,8 @@ def relaxation(
         raise ValueError(f"`window` must be a pair (high, low); got {window!r}.") from None
     if not (0 < lo < hi < 1):
         raise ValueError(f"`window` must satisfy 1 > high > low > 0; got {window!r}.")
-    if not (rtol > 0 and math.isfinite(rtol)):
-        raise ValueError(f"`rtol` must be positive; got {rtol!r}.")
-    atol = rtol * 1e-2 if atol is None else float(atol)
+    rtol = _tolerance("rtol", rtol)
+    atol = rtol * 1e-2 if atol is None else _tolerance("atol", atol, ABSOLUTE_TOLERANCE)
     if isinstance(max_steps, bool) or not isinstance(max_steps, int | np.integer) or max_steps <= 0:
         raise ValueError(f"`max_steps` must be a positive integer; got {max_steps!r}.")
     solver = default_solver(problem, LogTime()) if solver is None else solver
@@ -309,6 +310,7 @@ class SlowingDown(eqx.Module):
     relaxation_predicted_law: PowerLaw
 
 
+@compiled
 @eqx.filter_jit
 def _batch_fixed_points(z, pad, gtol, max_steps: int):
     """Newton and the slow eigenpair for a batch of zero-padded point sets (B, n, D)."""

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._config import compiled
 from .._problem import Problem
 from ._fixed_point import FixedPoint, fixed_point
 from ._separability import _check_problem, qp_margin
@@ -101,7 +102,7 @@ def spectrum(z, w, rtol=DEFAULT_RTOL, pad=None):
     )
 
 
-_spectrum_jit = jax.jit(spectrum)
+_spectrum_jit = compiled(jax.jit(spectrum))
 
 
 def stability(problem: Problem, w, *, rtol: float = DEFAULT_RTOL) -> Stability:
