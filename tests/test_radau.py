@@ -128,8 +128,10 @@ def test_solves_to_the_maximum_likelihood_fit():
 def test_default_rules():
     paper = gf.gaussian_problem(100, 40, 1.0, seed=0)
     assert gf.default_clock(paper).name == "log"  # separable by the bias alone
-    assert isinstance(gf.default_solver(paper), diffrax.Tsit5)  # bound 0.25(40+1) < 200
-    stiff = gf.gaussian_problem(100, 40, 10.0, seed=0)  # bound 0.25(100*40+1)
+    assert isinstance(gf.default_solver(paper), diffrax.Tsit5)  # bound 0.25(40+1) < 1500
+    mild = gf.gaussian_problem(100, 40, 5.0, seed=0)  # bound 0.25(25*40+1) < 1500
+    assert isinstance(gf.default_solver(mild), diffrax.Tsit5)
+    stiff = gf.gaussian_problem(100, 40, 20.0, seed=0)  # bound 0.25(400*40+1) > 1500
     assert isinstance(gf.default_solver(stiff), gf.Radau5)
     assert isinstance(gf.default_solver(stiff, gf.ConformalTime()), diffrax.Tsit5)
     rng = np.random.default_rng(0)
