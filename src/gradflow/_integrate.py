@@ -86,7 +86,7 @@ def default_clock(problem: Problem) -> AbstractClock:
     return LogTime() if is_separable(rows) else PhysicalTime()
 
 
-def default_solver(problem: Problem | None = None, clock: AbstractClock | None = None):
+def default_solver(problem: Problem, clock: AbstractClock | None = None):
     """The solver `integrate` uses by default (measured: `benchmarks/bench_solvers.py`).
 
     - `diffrax.Tsit5()` for the conformal clock, and for the paper's model (all labels
@@ -97,12 +97,10 @@ def default_solver(problem: Problem | None = None, clock: AbstractClock | None =
       stability-bound however slowly the flow moves) and separable data with mixed labels
       (whose support vectors make the late flow stiff).
 
-    **Arguments:** `problem` (`None`: `Tsit5()`), `clock` (default `default_clock`).
+    **Arguments:** `problem`, a `Problem`; `clock` (default `default_clock(problem)`).
 
     **Returns:** a diffrax solver.
     """
-    if problem is None:
-        return diffrax.Tsit5()
     clock = default_clock(problem) if clock is None else clock
     if isinstance(clock, ConformalTime):
         return diffrax.Tsit5()
