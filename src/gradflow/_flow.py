@@ -33,6 +33,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from ._ltilde import weighted_gram
 from ._problem import Params, Problem
 
 jax.config.update("jax_enable_x64", True)
@@ -52,9 +53,8 @@ def _gram(problem: Problem, c):
     """$-\\frac1n\\sum_i c_i\\hat a_i\\hat a_i^\\top$ with $\\hat a_i = (y_ix_i, a_i)$:
     the Jacobian of the physical and log fields, in the order of `Params(w, b)`."""
     n = problem.z.shape[0]
-    cz = c[:, None] * problem.z
-    ww = cz.T @ problem.z
-    wb = cz.T @ problem.a
+    ww = weighted_gram(problem.z, c)
+    wb = (c[:, None] * problem.z).T @ problem.a
     bb = jnp.dot(c * problem.a, problem.a)
     top = jnp.concatenate([ww, wb[:, None]], axis=1)
     bottom = jnp.concatenate([wb, bb[None]])[None, :]

@@ -34,14 +34,8 @@ Multi-host: started in every process of a `jax.distributed` job, a sweep shards 
 chunk over all the job's devices; process 0 alone writes `out` (and reads it to resume).
 """
 
-import glob
-import hashlib
 import json
-import os
-import re
-import tempfile
 import time
-import warnings
 from pathlib import Path
 
 import jax
@@ -49,12 +43,23 @@ import numpy as np
 from jax.experimental import multihost_utils
 
 from ._ensemble import ensemble
-from ._files import FileLock
+from ._files import (
+    _TRAILER_SIZE,  # noqa: F401  (the file format's trailer, used by the tests)
+    FORMAT_VERSION,
+    FileLock,
+    _remove_stale_temporaries,
+    _write_atomic,
+    read_checked,
+)
 from ._integrate import DEFAULT_RTOL, _check_positive, default_saveat
 from ._problem import _positive_int, _seed, _time, _tolerance, gaussian_problem
 from ._trajectory import RESULTS
 
-FORMAT_VERSION = 2  # 2: `checksums` attribute
+#: The data-drawing key of new files (`gradflow._analysis._draws.draw_seed`): draw k at
+#: dimension d is `default_rng([seed, d, k])`, as in `bifurcation` and the figures.
+DRAWS = "seed,d,k"
+#: The key of files written before the convention was shared: `[seed, n, d, k]`.
+LEGACY_DRAWS = "seed,n,d,k"
 METRICS = ("train_loss", "train_accuracy", "test_loss", "test_accuracy")
 PER_TIME = ("b", "w_norm", *METRICS)
 PER_MEMBER = ("done", "status", "num_steps", "separable", "runs")
@@ -118,7 +123,8 @@ def _config(n, lambdas, realizations, sigmas, t_max, loss, seed, rtol, num_saves
             raise ValueError(f"`lambdas` must give d = round(λ n) >= 1; got λ = {lam}.")
     ds = sorted({int(round(lam * n)) for lam in lambdas})
     return dict(
-        format_version=FORMAT_VERSION, n=n, d=ds, sigmas=sigmas, realizations=realizations,
+        format_version=FORMAT_VERSION, kind="flow", draws=DRAWS, n=n, d=ds, sigmas=sigmas,
+        realizations=realizations,
         t_max=_time("t_max", t_max), loss=str(loss), seed=_seed(seed),
         rtol=_tolerance("rtol", rtol), num_saves=_positive_int("num_saves", num_saves),
     )
@@ -146,80 +152,6 @@ def _empty(config):
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
-def _digest(values) -> str:
-    """SHA-256 of an array's dtype, shape and bytes (or of a string attribute)."""
-    if isinstance(values, str):
-        return hashlib.sha256(values.encode()).hexdigest()
-    arr = np.ascontiguousarray(values)
-    h = hashlib.sha256(f"{arr.dtype.str}{arr.shape}".encode())
-    h.update(arr.tobytes())
-    return h.hexdigest()
-
-
-def _checksums(ds) -> dict:
-    """Digests of every variable, coordinate and attribute (but `checksums`) of `ds`."""
-    sums = {name: _digest(ds[name].values) for name in [*ds.data_vars, *ds.coords]}
-    sums.update({f"attrs.{k}": _digest(str(v)) for k, v in ds.attrs.items()
-                 if k != "checksums"})
-    return sums
-
-
-_TRAILER = b"\ngradflow-sha256:"
-_TRAILER_SIZE = len(_TRAILER) + 64 + 1
-
-
-def _append_trailer(path) -> None:
-    with open(path, "rb+") as fh:
-        digest = hashlib.sha256(fh.read()).hexdigest()
-        fh.write(_TRAILER + digest.encode() + b"\n")
-
-
-def _check_trailer(path: Path, where: str) -> None:
-    """The whole-file digest, checked before HDF5 parses anything (if the file has it)."""
-    with open(path, "rb") as fh:
-        data = fh.read()
-    tail = data[-_TRAILER_SIZE:]
-    if not (tail.startswith(_TRAILER) and tail.endswith(b"\n")):
-        return  # none (format 1, or re-saved by another tool): per-variable checks only
-    if hashlib.sha256(data[:-_TRAILER_SIZE]).hexdigest().encode() != tail[len(_TRAILER):-1]:
-        raise ValueError(f"{where} is damaged: its bytes do not match the SHA-256 written "
-                         "with them.")
-
-
-def _tmp_name(path: Path) -> re.Pattern:
-    return re.compile(re.escape(path.name) + r"\.[A-Za-z0-9_]{8}\.tmp")
-
-
-def _write_atomic(ds, path: Path):
-    """Write `ds` with its checksums to a uniquely named temporary file beside `path`,
-    then rename it over `path`."""
-    ds.attrs["checksums"] = json.dumps(_checksums(ds), sort_keys=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        ds.to_netcdf(tmp, engine="h5netcdf")
-        _append_trailer(tmp)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)  # the rename itself survives a crash
-    finally:
-        os.close(dir_fd)
-
-
-def _remove_stale_temporaries(path: Path) -> None:
-    """Temporary files of a writer that was killed mid-write (the lock is ours now)."""
-    pattern = _tmp_name(path)
-    for tmp in path.parent.glob(glob.escape(path.name) + ".*.tmp"):
-        if pattern.fullmatch(tmp.name):
-            tmp.unlink(missing_ok=True)
-
-
 def _open_existing(out: Path, resume: bool, config):
     """The sweep in `out` to resume, or None if there is no file."""
     if not out.exists():
@@ -227,9 +159,12 @@ def _open_existing(out: Path, resume: bool, config):
     if not resume:
         raise ValueError(f"`out` file {out} exists; pass resume=True (--resume) to continue it.")
     ds = load_sweep(out)
-    if json.loads(ds.attrs["config"]) != config:
+    stored = _normalized(json.loads(ds.attrs["config"]))
+    if {k: v for k, v in stored.items() if k != "draws"} != \
+            {k: v for k, v in config.items() if k != "draws"}:
         raise ValueError(f"`out` file {out} holds a sweep with another configuration: "
                          f"{ds.attrs['config']}.")
+    config["draws"] = stored["draws"]  # resumed members are drawn as the file's were
     return ds
 
 
@@ -256,7 +191,9 @@ def load_sweep(path):
     """Open a sweep file as an `xarray.Dataset` (loaded into memory; no pickle involved),
     after checking it.
 
-    **Arguments:** `path`, a file written by `sweep` / `gradflow sweep`.
+    **Arguments:** `path`, a file written by `sweep` / `gradflow sweep`, or by
+    `fixed_point_sweep` (its `config` attribute says which: `kind` `"flow"` or
+    `"fixed_points"`).
 
     **Returns:** the `xarray.Dataset` (see the module docstring for its variables).
 
@@ -266,56 +203,43 @@ def load_sweep(path):
     not match the data read back, or dimensions that disagree with the configuration.
     **Warns:** for a file of format 1, which has no checksums to verify.
     """
-    import xarray as xr
-
     path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no sweep file {str(path)!r}.")
     where = f"sweep file {str(path)!r}"
-    if path.is_dir():
-        raise ValueError(f"{where} is a folder.")
-    _check_trailer(path, where)
+    ds, config = read_checked(path, where)
+    config = _normalized(config)
     try:
-        with xr.open_dataset(path, engine="h5netcdf") as ds:
-            ds = ds.load()
-    except Exception as err:  # h5py/h5netcdf/xarray raise many types for a bad file
-        detail = str(err).splitlines()[0] if str(err) else type(err).__name__
-        raise ValueError(f"{where} cannot be read as netCDF (empty, truncated or not a "
-                         f"sweep file): {detail}") from None
-    try:
-        config = json.loads(ds.attrs["config"])
-        version = config["format_version"]
-    except (KeyError, TypeError, ValueError):
-        raise ValueError(f"{where} is not a gradflow sweep file (no valid `config` "
-                         "attribute).") from None
-    if version == 1:
-        warnings.warn(f"{where} is of format 1, which has no checksums: its data cannot be "
-                      "verified.", UserWarning, stacklevel=2)
-    elif version != FORMAT_VERSION:
-        raise ValueError(f"{where} has format {version!r}; this gradflow reads formats 1 "
-                         f"and {FORMAT_VERSION}.")
-    else:
-        try:
-            stored = json.loads(ds.attrs["checksums"])
-        except (KeyError, TypeError, ValueError):
-            raise ValueError(f"{where} is damaged: its `checksums` attribute is missing or "
-                             "unreadable.") from None
-        actual = _checksums(ds)
-        bad = sorted(k for k in stored.keys() | actual.keys() if stored.get(k) != actual.get(k))
-        if bad:
-            raise ValueError(f"{where} is damaged: the data read back of "
-                             f"{', '.join(bad)} does not match the checksum written with it.")
-    try:
-        _check_layout(ds, config, where)
+        if config["kind"] == "fixed_points":
+            from ._analysis._draws import check_layout
+
+            check_layout(ds, config, where)
+        elif config["kind"] == "flow":
+            _check_layout(ds, config, where)
+        else:
+            raise ValueError(f"{where} holds a sweep of unknown kind {config['kind']!r}.")
     except (KeyError, TypeError) as err:
         raise ValueError(f"{where}: its configuration is incomplete ({err}).") from None
     return ds
 
 
+def _normalized(config: dict) -> dict:
+    """A stored configuration with today's keys: files written before sweeps had kinds
+    are flow sweeps, and drew their data with the legacy key (`member_seed`)."""
+    config = dict(config)
+    config.setdefault("kind", "flow")
+    config.setdefault("draws", LEGACY_DRAWS)
+    return config
+
+
 def member_seed(config, d, k):
     """The data seed of realization `k` at dimension `d`: independent of the sweep's
-    order and chunking, so a resumed sweep draws the same data."""
-    return [config["seed"], config["n"], d, k]
+    order and chunking, so a resumed sweep draws the same data. New files use the one
+    convention of every λ sweep (`gradflow._analysis._draws.draw_seed`); a file written
+    before it keeps its own (`LEGACY_DRAWS`), so that resuming it stays exact."""
+    from ._analysis._draws import draw_seed
+
+    if config["draws"] == LEGACY_DRAWS:
+        return [config["seed"], config["n"], d, k]
+    return draw_seed(config["seed"], d, k)
 
 
 def sweep(

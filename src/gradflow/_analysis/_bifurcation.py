@@ -18,34 +18,17 @@ import math
 
 import equinox as eqx
 import jax
-import jax.numpy as jnp
 import numpy as np
 import scipy.optimize
 import scipy.stats
 
-from .._config import compiled
 from .._problem import _tolerance
-from ._fixed_point import DEFAULT_GTOL, newton
+from ._draws import fixed_point_sweep, transverse_max
+from ._fixed_point import DEFAULT_GTOL, AnalysisResults
 from ._large_n import cgmt_norm, gardner_margin, limiting_accuracy
-from ._separability import qp_margin, wendel
-from ._stability import spectrum
+from ._separability import wendel
 
 jax.config.update("jax_enable_x64", True)
-
-
-@compiled
-@eqx.filter_jit
-def _batch(z, pad, gtol, max_steps: int):
-    """Newton and $h_1$ for a batch of point sets `z` (B, n, D), zero-padded to a common
-    width D; `pad` (D,) marks padded columns (they get an identity Hessian block, so they
-    neither move nor enter $h_1$). One compilation serves every $d \\le D$."""
-
-    def one(zi):
-        w, lf, _, k, code = newton(zi, jnp.zeros(zi.shape[1]), gtol, max_steps, pad)
-        st = spectrum(zi, w, pad=pad)
-        return w, lf, k, code, st.h1, st.ltilde
-
-    return jax.vmap(one)(z)
 
 
 def _quartiles(v):
@@ -128,9 +111,10 @@ def bifurcation(
 ) -> Bifurcation:
     """Sweep $\\lambda = d/n$ over Gaussian data and collect the bifurcation diagram.
 
-    Draw $k$ at $\\lambda$ uses `numpy.random.default_rng([seed, d, k])`, so draws are
-    reproducible and independent of the other $\\lambda$ values. $d = \\mathrm{round}(
-    \\lambda n)$ (at least 1); `lam` holds $d/n$. One compiled Newton solver per $d$.
+    Draws, separability and fixed points come from `fixed_point_sweep` (draw $k$ at
+    $\\lambda$ is `numpy.random.default_rng([seed, d, k])`, so draws are reproducible and
+    independent of the other $\\lambda$ values). $d = \\mathrm{round}(\\lambda n)$ (at
+    least 1); `lam` holds $d/n$. One compiled Newton solver for all $d$.
 
     **Arguments:**
 
@@ -154,54 +138,22 @@ def bifurcation(
         raise ValueError(f"`sigma` must be positive and finite; got {sigma!r}.")
     sigma = float(sigma)
     gtol = _tolerance("gtol", gtol)
-    # pass 1 (host): data; separability and margins by the hard-margin QP
-    draws = []
-    for lam in lams:
-        d = max(1, int(round(lam * n)))
-        xs = np.stack(
-            [np.random.default_rng([seed, d, k]).standard_normal((n, d))
-             for k in range(realizations)]
-        )  # unit variance: the σ-free quantities directly
-        sep = np.zeros(realizations, bool)
-        gam = np.full(realizations, np.nan)
-        trans = np.full(realizations, np.nan)
-        for k in range(realizations):
-            z = xs[k]
-            _, u, _ = qp_margin(z)  # decides separability (see `is_separable`)
-            sep[k] = u is not None
-            if sep[k]:
-                g = 1.0 / np.linalg.norm(u)
-                gam[k] = g
-                # extended SVM in closed form (MATH.md §7): transverse LV rates
-                # 1 - x̂_i·θ̂ = γ(γ - u·x_i)/(1+γ²) in the units of x = σz
-                gx = sigma * g
-                proj = sigma * z @ (u * g)
-                non_sv = proj > gx * (1 + 1e-6)
-                rates = gx * (gx - proj[non_sv]) / (1 + gx * gx)
-                trans[k] = rates.max() if rates.size else -np.inf
-        draws.append((d, xs, sep, gam, trans))
-    # pass 2 (JAX): fixed points of the inseparable draws, one compilation for all d
-    widths = [d for d, _, sep, _, _ in draws if not sep.all()]
-    width = max(widths) if widths else 1
+    ds_ = np.array([max(1, int(round(lam * n))) for lam in lams])
+    draws = fixed_point_sweep(n, lams, realizations, seed=seed, gtol=gtol,
+                              max_steps=max_steps)
+    row_of = {int(d): i for i, d in enumerate(draws["d"].values)}
     rows = []
     norms_all = []
-    for d, xs, sep, gam, trans in draws:
-        ins = np.flatnonzero(~sep)
-        norms = np.zeros(0)
-        h1s = np.zeros(0)
-        logr = np.zeros(0)
-        fails = 0
-        if ins.size:
-            idx = np.concatenate([ins, np.full(realizations - ins.size, ins[0])])
-            zb = np.zeros((realizations, n, width))
-            zb[:, :, :d] = xs[idx]
-            pad = np.r_[np.zeros(d), np.ones(width - d)]
-            w, _, _, code, h1, lt = _batch(jnp.asarray(zb), jnp.asarray(pad), gtol, max_steps)
-            ok = np.asarray(code)[: ins.size] == 0
-            fails = int(np.sum(~ok))
-            norms = np.linalg.norm(np.asarray(w)[: ins.size][ok], axis=1)
-            h1s = np.asarray(h1)[: ins.size][ok]
-            logr = h1s / np.asarray(lt)[: ins.size][ok]
+    for d in ds_:
+        row = draws.isel(lam=row_of[int(d)])
+        sep = row["separable"].values
+        gam = np.where(sep, row["margin"].values, np.nan)
+        ok = row["result"].values == int(AnalysisResults.successful._value)
+        fails = int(np.sum(~sep & ~ok))
+        norms = row["norm"].values[ok]
+        h1s = row["h1"].values[ok]
+        logr = h1s / np.exp(row["log_ltilde"].values[ok])
+        trans = transverse_max(gam, row["next_margin"].values, sigma)
         norms_all.append(norms)
         nm, nmed, nq1, nq3, _ = _quartiles(norms)
         hm, hmed, _, _, _ = _quartiles(h1s)
@@ -215,12 +167,12 @@ def bifurcation(
         ts = trans[sep]
         p = sep.mean()
         rows.append(dict(
-            d=d, lam=d / n, p_sep=p,
+            d=int(d), lam=d / n, p_sep=p,
             p_sep_err=math.sqrt(max(p * (1 - p), 0.25 / realizations) / realizations),
-            wendel=wendel(n, d), norm_mean=nm, norm_median=nmed, norm_q1=nq1, norm_q3=nq3,
-            norm_count=norms.size, h1_mean=hm, h1_median=hmed, log_rate_median=lrmed,
-            margin_mean=gmean, margin_std=gstd, accuracy=float(np.nanmean(acc)),
-            order_parameter=float(np.nanmean(order)),
+            wendel=wendel(n, int(d)), norm_mean=nm, norm_median=nmed, norm_q1=nq1,
+            norm_q3=nq3, norm_count=norms.size, h1_mean=hm, h1_median=hmed,
+            log_rate_median=lrmed, margin_mean=gmean, margin_std=gstd,
+            accuracy=float(np.nanmean(acc)), order_parameter=float(np.nanmean(order)),
             generalizing_stable=norms.size / realizations,
             overfitting_stable=float(np.sum(ts < 0)) / realizations,
             transverse_max=float(np.mean(ts)) if ts.size else np.nan,

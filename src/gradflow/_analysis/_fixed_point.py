@@ -16,10 +16,18 @@ solved by lineax (Cholesky) and an Armijo backtracking line search, all inside
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-import lineax as lx
 import numpy as np
 
 from .._config import compiled
+from .._ltilde import (
+    CONVERGED,
+    DEFAULT_GTOL,
+    DEFAULT_MAX_STEPS,
+    MAX_STEPS,
+    SEPARATED,
+    ltilde_grad_norm,
+    newton,
+)
 from .._problem import Problem, _tolerance
 from .._trajectory import RESULTS
 from ._separability import _check_problem, is_separable
@@ -96,102 +104,20 @@ class FixedPoint(eqx.Module):
         return AnalysisResults[self.result]
 
 
-def log_ltilde(z, w):
-    """$\\log\\tilde L(w) = \\mathrm{logsumexp}(-Zw) - \\log n$ (overflow-free)."""
-    return jax.nn.logsumexp(-z @ w) - jnp.log(z.shape[0])
-
-
-def grad_hess_log_ltilde(z, w):
-    """Gradient $-Z^Tp$ and Hessian $Z^T\\mathrm{diag}(p)Z - (Z^Tp)(Z^Tp)^T$ of
-    $\\log\\tilde L$, with $p = \\mathrm{softmax}(-Zw)$ (MATH.md §8)."""
-    p = jax.nn.softmax(-z @ w)
-    mu = p @ z
-    hess = (z * p[:, None]).T @ z - jnp.outer(mu, mu)
-    return -mu, hess
-
-
-def newton(z, w0, gtol, max_steps: int, pad=None):
-    """Damped Newton on $\\log\\tilde L$ (pure JAX; jit- and vmap-able).
-
-    **Returns:** `(w, log_ltilde, grad_log_norm, steps, code)` with `code` 0 = converged,
-    1 = separable (an iterate with $\\min_i w\\cdot z_i > 0$, a certificate),
-    2 = `max_steps` reached, 3 = stalled (no descent or non-finite step). `pad` (optional,
-    shape `(d,)`, 1 on zero-padded columns of `z`) adds an identity block there so that a
-    batch of different $d$ shares one compilation.
-    """
-    pad = jnp.zeros(z.shape[1]) if pad is None else pad
-    scale = jnp.sqrt(jnp.mean(jnp.sum(z * z, axis=1)))
-    tol = gtol * scale
-
-    def f(w):
-        return log_ltilde(z, w)
-
-    def status(w, g, g_prev):
-        # Converged one Newton step past the tolerance: quadratic convergence then takes
-        # w to rounding level, also near λ = 1/2 where h_1 -> 0 and a gradient at the
-        # tolerance alone would leave |w - w*| ~ tol / h_1.
-        sep = jnp.min(z @ w) > 0
-        conv = (jnp.linalg.norm(g) <= tol) & (jnp.linalg.norm(g_prev) <= tol)
-        return jnp.where(conv, 0, jnp.where(sep, 1, -1))
-
-    def cond(carry):
-        k, _, _, _, code = carry
-        return (code < 0) & (k < max_steps)
-
-    def body(carry):
-        k, w, fw, g, _ = carry
-        _, hess = grad_hess_log_ltilde(z, w)
-        d = w.shape[0]
-        jitter = 1e-14 * (jnp.trace(hess) / d + 1e-300)
-        op = lx.MatrixLinearOperator(
-            hess + jnp.diag(pad + jitter), lx.positive_semidefinite_tag
-        )
-        step = lx.linear_solve(op, -g, lx.Cholesky(), throw=False).value
-        slope = g @ step
-        # -slope is the squared Newton decrement, the decrease a full step predicts.
-        # Below what log L~ can resolve, Armijo's test only compares rounding errors
-        # (and halves the step to nothing): take the full step, Newton is converging
-        # quadratically there.
-        resolved = -slope > _RESOLVED * jnp.finfo(fw.dtype).eps * (jnp.abs(fw) + 1.0)
-
-        def ls_cond(c):
-            t, f_new, j = c
-            ok = jnp.isfinite(f_new) & ((f_new <= fw + _ARMIJO * t * slope) | ~resolved)
-            return (~ok) & (j < _MAX_HALVINGS)
-
-        def ls_body(c):
-            t, _, j = c
-            t = 0.5 * t
-            return t, f(w + t * step), j + 1
-
-        t, f_new, j = jax.lax.while_loop(ls_cond, ls_body, (1.0, f(w + step), 0))
-        good = jnp.all(jnp.isfinite(step)) & ((slope < 0) | ~resolved) & (j < _MAX_HALVINGS)
-        w_new = jnp.where(good, w + t * step, w)
-        f_new = jnp.where(good, f_new, fw)
-        g_new, _ = grad_hess_log_ltilde(z, w_new)
-        code = jnp.where(good, status(w_new, g_new, g), 3)
-        code = jnp.where((code == 3) & (jnp.linalg.norm(g) <= 1e3 * tol), 0, code)
-        return k + 1, w_new, f_new, g_new, code
-
-    g0, _ = grad_hess_log_ltilde(z, w0)
-    init = (jnp.asarray(0), w0, f(w0), g0, status(w0, g0, g0))
-    k, w, fw, g, code = jax.lax.while_loop(cond, body, init)
-    code = jnp.where(code < 0, 2, code)
-    return w, fw, jnp.linalg.norm(g), k, code
-
-
 _newton_jit = compiled(eqx.filter_jit(newton))
 
 
 def _result_of(code):
+    """The `AnalysisResults` member of a Newton outcome code (`gradflow._ltilde`)."""
     return AnalysisResults.where(
-        code == 0,
+        code == CONVERGED,
         AnalysisResults.successful,
         AnalysisResults.where(
-            code == 1,
+            code == SEPARATED,
             AnalysisResults.separable,
             AnalysisResults.where(
-                code == 2, AnalysisResults.max_steps_reached, AnalysisResults.newton_stalled
+                code == MAX_STEPS, AnalysisResults.max_steps_reached,
+                AnalysisResults.newton_stalled
             ),
         ),
     )
@@ -205,8 +131,8 @@ def fixed_point_from_points(z, *, w0=None, gtol=DEFAULT_GTOL, max_steps=DEFAULT_
     w0 = jnp.zeros(z.shape[-1]) if w0 is None else jnp.asarray(w0)
     w, lf, _, k, code = _newton_jit(z, w0, gtol, max_steps)
     result = _result_of(code)
-    w = jnp.where(code == 1, jnp.nan, w)
-    grad = jnp.exp(lf) * jnp.linalg.norm(jax.nn.softmax(-z @ w) @ z)
+    w = jnp.where(code == SEPARATED, jnp.nan, w)
+    grad = ltilde_grad_norm(z, w)
     return FixedPoint(w, lf, grad, k, result)
 
 

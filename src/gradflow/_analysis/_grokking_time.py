@@ -28,6 +28,7 @@ from .._config import compiled
 from .._flow import LogTime
 from .._integrate import initial_params
 from .._loss import as_loss
+from .._ltilde import log_ltilde, log_mean_exp, polish
 from .._problem import ABSOLUTE_TOLERANCE, Params, Problem, _tolerance
 from .._trajectory import RESULTS, IntegrationError
 from ._fixed_point import AnalysisResults, fixed_point
@@ -191,7 +192,7 @@ def _log_test_loss(problem: Problem, w, b):
     if problem.x_test is not None:
         bias = b if problem.fit_bias else 0.0
         m = problem.y_test * (problem.x_test @ w + bias)
-        return jax.nn.logsumexp(loss.log_value(m)) - jnp.log(m.shape[0])
+        return log_mean_exp(loss.log_value(m))
     population = problem.population
     if loss.name == "exponential":
         return _log_population_exp(population, w, b)
@@ -215,7 +216,7 @@ def _log_population_exp(population, w, b):
 
 def _log_train_loss(problem: Problem, w, b):
     m = problem.margins(w, b)
-    return jax.nn.logsumexp(problem.loss.log_value(m)) - jnp.log(m.shape[0])
+    return log_mean_exp(problem.loss.log_value(m))
 
 
 def _conditions(s, state: _State, problem: Problem, thr: _Thresholds):
@@ -551,15 +552,14 @@ def _log_test_exp(problem: Problem, w):
     """$\\log\\mathbb E_{test}e^{-w\\cdot x}$: the test log-loss of the exponential loss
     minus $(-b)$, the $b$-independent part (reduced model)."""
     if problem.x_test is not None:
-        m = problem.x_test @ w
-        return jax.nn.logsumexp(-m) - jnp.log(m.shape[0])
+        return log_ltilde(problem.x_test, w)
     return _log_population_exp(problem.population, w, jnp.asarray(0.0))
 
 
 def _log_ratio_of_w(problem: Problem, w):
     """$D(w) = \\log\\mathbb E_{test}e^{-w\\cdot x} - \\log\\tilde L(w)$: the late-time
     $\\log(L_{test}/L_{train})$ of the exponential loss at weights $w$ (any $b$)."""
-    return _log_test_exp(problem, w) - (jax.nn.logsumexp(-problem.z @ w) - jnp.log(problem.n))
+    return _log_test_exp(problem, w) - log_ltilde(problem.z, w)
 
 
 def _error_model(log_eps, d_star, lt, h1, b0, amp_w, slope):
@@ -582,29 +582,13 @@ def _error_model(log_eps, d_star, lt, h1, b0, amp_w, slope):
     return slope * dw_gen + quad + BIAS_SAFETY * math.exp(log_eps + b0) / lt
 
 
-def polish_fixed_point(z, w, steps: int = 3) -> np.ndarray:
-    """A few plain Newton steps on $\\log\\tilde L$ in numpy, so that a $w^*$ given by the
-    caller (or found with a loose `gtol`) is at rounding level: near criticality
-    $h_1 \\to 0$ and a gradient tolerance alone leaves $\\|w - w^*\\| \\sim$ `gtol`$/h_1$.
-    (`fixed_point` itself now ends one Newton step past its tolerance.) All-zero columns
-    of `z` (padding) are left alone."""
-    z = np.asarray(z, dtype=np.float64)
-    w = np.array(w, dtype=np.float64)
-    dead = ~np.any(z != 0.0, axis=0)
-    for _ in range(steps):
-        u = -z @ w
-        p = np.exp(u - u.max())
-        p /= p.sum()
-        mu = p @ z
-        hess = (z * p[:, None]).T @ z - np.outer(mu, mu) + np.diag(dead.astype(float))
-        try:
-            step = np.linalg.solve(hess, mu)  # gradient of log L~ is -mu
-        except np.linalg.LinAlgError:  # singular (points not spanning R^d): keep Newton's w
-            break
-        if not np.all(np.isfinite(step)):
-            break
-        w = w + np.where(dead, 0.0, step)
-    return w
+@compiled
+@jax.jit
+def polish_fixed_point(z, w):
+    """Three Newton steps on $\\log\\tilde L$ (`gradflow._ltilde.polish`), so that a $w^*$
+    given by the caller (or found with a loose `gtol`) is at rounding level. All-zero
+    columns of `z` (padding) are left alone."""
+    return polish(z, w, 3, jnp.all(z == 0.0, axis=0).astype(z.dtype))
 
 
 def _log_eps_for(target, args) -> float:
@@ -628,8 +612,8 @@ def predict_from_fixed_point(problem: Problem, w_star, h1, slow_direction, *,
     finds a batch of them at once); $w^*$ is polished and $\\tilde L^*$ evaluated there.
     `grokking_prediction` is the public entry point."""
     p0 = initial_params(problem, y0)
-    w_star = jnp.asarray(polish_fixed_point(problem.z, w_star))
-    lt = math.exp(float(jax.nn.logsumexp(-problem.z @ w_star) - math.log(problem.n)))
+    w_star = polish_fixed_point(problem.z, jnp.asarray(w_star))
+    lt = math.exp(float(log_ltilde(problem.z, w_star)))
     h1 = float(h1)
     d_star = float(_log_ratio_of_w(problem, w_star))
     grad_d = np.asarray(jax.grad(lambda w: _log_ratio_of_w(problem, w))(w_star))

@@ -18,12 +18,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .._config import compiled
 from .._flow import LogTime
 from .._integrate import _solve, default_solver, initial_params
 from .._problem import ABSOLUTE_TOLERANCE, Problem, _tolerance
 from .._trajectory import RESULTS, IntegrationError
-from ._fixed_point import DEFAULT_GTOL, fixed_point, newton
+from ._draws import _fixed_points, draw_points
+from ._fixed_point import DEFAULT_GTOL, fixed_point
 from ._grokking_time import (
     DEFAULT_ACCURACY,
     GrokkingPrediction,
@@ -33,7 +33,7 @@ from ._grokking_time import (
     predict_from_fixed_point,
 )
 from ._separability import is_separable
-from ._stability import spectrum, stability
+from ._stability import stability
 
 jax.config.update("jax_enable_x64", True)
 
@@ -188,7 +188,7 @@ def relaxation(
         w_star = fixed_point(problem).w
         slow_direction = stability(problem, w_star).slow_direction
     v1 = np.asarray(slow_direction)
-    w_star = polish_fixed_point(problem.z, w_star)
+    w_star = np.asarray(polish_fixed_point(problem.z, jnp.asarray(w_star)))
     kappa = prediction.log_rate
     scale = max(float(np.linalg.norm(w_star)), 1.0)
     # The linear slow-mode amplitude is at most |w0 - w*| (at least 1e-3 |w*|).
@@ -310,19 +310,6 @@ class SlowingDown(eqx.Module):
     relaxation_predicted_law: PowerLaw
 
 
-@compiled
-@eqx.filter_jit
-def _batch_fixed_points(z, pad, gtol, max_steps: int):
-    """Newton and the slow eigenpair for a batch of zero-padded point sets (B, n, D)."""
-
-    def one(zi):
-        w, _, _, _, code = newton(zi, jnp.zeros(zi.shape[1]), gtol, max_steps, pad)
-        st = spectrum(zi, w, pad=pad)
-        return w, code, st.h1, st.slow_direction
-
-    return jax.vmap(one)(z)
-
-
 def fit_power_law(lam, values, errors=None) -> PowerLaw:
     """Fit $Q = A(\\frac12 - \\lambda)^{-\\nu}$ by (weighted) least squares in logarithms.
 
@@ -391,7 +378,7 @@ def slowing_down(
     """Measure critical slowing down over inseparable Gaussian draws as $\\lambda \\to \\frac12^-$.
 
     For each $\\lambda$ ($d = \\mathrm{round}(\\lambda n)$) the first `realizations` draws
-    `numpy.random.default_rng([seed, d, k]).standard_normal((n, d)) * sigma` that the
+    `draw_points(n, d, k, seed) * sigma` (`numpy.random.default_rng([seed, d, k])`) that the
     hard-margin QP (`is_separable`) finds inseparable are kept (at most `max_tries`
     tried). For each: the fixed point and slow eigenpair (Newton and `eigh`, batched),
     the prediction (`grokking_prediction`: $D^*$, $\\Delta\\tau$, $-h_1/\\tilde L^*$ and the
@@ -447,7 +434,7 @@ def slowing_down(
     for i, d in enumerate(ds):
         xs = []
         for k in range(max_tries):
-            x = np.random.default_rng([seed, int(d), k]).standard_normal((n, int(d)))
+            x = draw_points(n, int(d), k, seed)
             if not is_separable(x):
                 xs.append(x)
                 if len(xs) == realizations:
@@ -458,8 +445,8 @@ def slowing_down(
         for k, x in enumerate(xs):
             zb[k, :, :d] = sigma * x
         pad = np.r_[np.zeros(d), np.ones(width - d)]
-        w, code, h1, v1 = _batch_fixed_points(jnp.asarray(zb), jnp.asarray(pad),
-                                              DEFAULT_GTOL, 200)
+        fp = _fixed_points(jnp.asarray(zb), jnp.asarray(pad), DEFAULT_GTOL, 200)
+        w, code, h1, v1 = fp["w"], fp["code"], fp["h1"], fp["slow_direction"]
         for k in range(len(xs)):
             if int(code[k]) != 0:
                 status[i, k] = "fixed point not converged"

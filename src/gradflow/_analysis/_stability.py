@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .._config import compiled
+from .._ltilde import ltilde_grad_norm, slow_mode
 from .._problem import Problem
 from ._fixed_point import FixedPoint, fixed_point
 from ._separability import _check_problem, qp_margin
@@ -64,28 +65,15 @@ class Stability(eqx.Module):
     log_rate: jax.Array
 
 
-def hessian_ltilde(z, w):
-    """$\\nabla^2\\tilde L(w) = \\tilde L\\sum_ip_iz_iz_i^T$, $p = \\mathrm{softmax}(-Zw)$
-    (overflow-free form of $\\frac1n\\sum_i z_iz_i^Te^{-w\\cdot z_i}$)."""
-    logits = -z @ w
-    p = jax.nn.softmax(logits)
-    lt = jnp.exp(jax.nn.logsumexp(logits) - jnp.log(z.shape[0]))
-    return lt * ((z * p[:, None]).T @ z), lt, lt * jnp.linalg.norm(p @ z)
-
-
 def spectrum(z, w, rtol=DEFAULT_RTOL, pad=None):
     """Pure-JAX core of `stability` on points `z` (jit/vmap-able). `pad` marks zero-padded
     columns (batched use only): they get eigenvalue $+\\infty$-like and only `h1`,
     `ltilde` are then meaningful."""
-    hess, lt, grad_norm = hessian_ltilde(z, w)
-    if pad is not None:
-        hess = hess + jnp.diag(pad) * (1.0 + 1e3 * jnp.trace(hess))
-    h, vecs = jnp.linalg.eigh(hess)  # ascending h
+    h1, v1, lt, h, vecs = slow_mode(z, w, pad)  # ascending h
+    grad_norm = ltilde_grad_norm(z, w)
     eig = -h[::-1]
     eigvecs = vecs[:, ::-1]
     tol = rtol * jnp.max(jnp.abs(h))
-    v1 = vecs[:, 0]
-    v1 = v1 * jnp.sign(v1[jnp.argmax(jnp.abs(v1))])
     log_eig = jnp.sort(jnp.concatenate([-h / lt, jnp.array([-1.0])]))
     return Stability(
         eig,
@@ -93,12 +81,12 @@ def spectrum(z, w, rtol=DEFAULT_RTOL, pad=None):
         jnp.sum(eig > tol),
         jnp.sum(jnp.abs(eig) <= tol),
         tol,
-        h[0],
+        h1,
         v1,
         lt,
         grad_norm,
         log_eig,
-        jnp.minimum(h[0] / lt, 1.0),
+        jnp.minimum(h1 / lt, 1.0),
     )
 
 
