@@ -45,15 +45,17 @@ def test_sweep_file_is_labelled_and_opens_with_xarray(uninterrupted):
     assert ds["done"].values.all() and (ds["runs"].values == 1).all()
     config = json.loads(ds.attrs["config"])
     assert config["n"] == 20 and config["d"] == [4, 6, 9]
-    # the member at (λ = 0.45, seed 2) is the data gaussian_problem draws with its seed
-    p = gf.gaussian_problem(20, 9, 3.0, seed=[0, 20, 9, 2])
+    # the member at (λ = 0.45, seed 2) is the data gaussian_problem draws with its seed,
+    # by the drawing convention of every λ sweep (`[seed, d, k]`)
+    assert config["kind"] == "flow" and config["draws"] == "seed,d,k"
+    p = gf.gaussian_problem(20, 9, 3.0, seed=[0, 9, 2])
     tr = gf.integrate(p, 1e8, saveat=ds["t"].values)
     np.testing.assert_array_equal(ds["b"].values[2, 0, 2], np.asarray(tr.b))
     np.testing.assert_array_equal(ds["test_accuracy"].values[2, 0, 2], tr.test_accuracy)
     # `separable` (the QP) is the LP's decision for every member
     for i, d in enumerate(config["d"]):
         for k in range(4):
-            q = gf.gaussian_problem(20, d, 3.0, seed=[0, 20, d, k])
+            q = gf.gaussian_problem(20, d, 3.0, seed=[0, d, k])
             assert bool(ds["separable"].values[i, 0, k]) == gf.separability(q).separable
     assert 0 < ds["separable"].values.sum() < 12  # both phases occur
     assert isinstance(ds, xr.Dataset)
@@ -270,6 +272,27 @@ def test_dimensions_that_disagree_with_the_configuration_are_refused(tmp_path):
     _sweep._write_atomic(ds, tmp_path / "x.nc")  # checksums of what was written: valid
     with pytest.raises(ValueError, match="dimensions .* disagree with its configuration"):
         gf.load_sweep(tmp_path / "x.nc")
+
+
+def test_a_file_from_before_the_shared_drawing_convention_resumes_with_its_own(tmp_path):
+    # Files written before sweeps had kinds drew member k at d with [seed, n, d, k];
+    # resuming one must draw the rest the same way (exact resume), while new files use
+    # the convention of `bifurcation` and the figures, [seed, d, k].
+    config = _sweep._config(20, [0.2, 0.45], 2, [3.0], 1e6, "logistic", 0, 1e-8, 5)
+    legacy = {k: v for k, v in config.items() if k not in ("kind", "draws")}
+    ds = _sweep._empty(config)
+    ds.attrs["config"] = json.dumps(legacy)
+    _sweep._write_atomic(ds, tmp_path / "old.nc")  # nothing done yet
+    out, computed = gf.sweep(20, [0.2, 0.45], 2, 3.0, t_max=1e6, num_saves=5,
+                             out=tmp_path / "old.nc", resume=True, progress=False)
+    assert computed == 4
+    old = gf.gaussian_problem(20, 9, 3.0, seed=[0, 20, 9, 1])
+    new = gf.gaussian_problem(20, 9, 3.0, seed=[0, 9, 1])
+    b_old = gf.integrate(old, 1e6, saveat=out["t"].values).b
+    b_new = gf.integrate(new, 1e6, saveat=out["t"].values).b
+    np.testing.assert_array_equal(out["b"].values[1, 0, 1], np.asarray(b_old))
+    assert not np.allclose(out["b"].values[1, 0, 1], np.asarray(b_new))
+    assert json.loads(gf.load_sweep(tmp_path / "old.nc").attrs["config"]) == legacy
 
 
 KILLED_IN_WRITE = textwrap.dedent(
