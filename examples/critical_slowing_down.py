@@ -71,7 +71,7 @@ def main(argv=None) -> dict:
     for name, law in laws.items():
         print(f"  {name:>22}: (1/2 - lambda)^-nu, nu = {law.exponent:.3f} +- "
               f"{law.exponent_err:.3f}")
-    bad = [str(s) for s in np.unique(sd.status) if s != "ok"]
+    bad = [str(s) for s in np.unique(sd.message[~sd.successful])]
     if bad:
         print("  draws not measured:", "; ".join(bad))
     print(f"wrote {', '.join(str(p) for p in paths)} in {time.perf_counter() - start:.1f} s")

@@ -14,6 +14,7 @@ from gradflow._analysis._bifurcation import (
     extrapolate,
 )
 from gradflow._analysis._large_n import limiting_accuracy
+from gradflow._results import RESULTS
 
 LAMS = [0.25, 0.35, 0.45, 0.5, 0.55, 0.65, 0.8]
 
@@ -50,7 +51,7 @@ def test_labels_and_consistency(diagram):
 
 def test_critical_point_from_p_sep(diagram):
     cp = critical_point(diagram, method="p_sep")
-    assert isinstance(cp, BifurcationPoint) and cp.status == "converged"
+    assert isinstance(cp, BifurcationPoint) and cp.status == "successful" and cp.successful
     assert abs(cp.lam - 0.5) < 3 * cp.precision + 0.02
     assert cp.interval[0] < cp.lam < cp.interval[1]
     for method in ("divergence", "h1"):
@@ -62,8 +63,8 @@ def test_critical_point_from_p_sep(diagram):
 
 def test_extrapolate_recovers_a_linear_law():
     ns = np.array([100, 400, 1600])
-    pts = [BifurcationPoint(0.5 - 0.3 / math.sqrt(n), 0.001, (0, 1), "p_sep", "converged", {})
-           for n in ns]
+    pts = [BifurcationPoint(0.5 - 0.3 / math.sqrt(n), 0.001, (0, 1), "p_sep",
+                            RESULTS.successful, {}) for n in ns]
     e = extrapolate(pts, ns)
     assert e.lam == pytest.approx(0.5, abs=1e-9) and e.method == "extrapolated"
     with pytest.raises(ValueError, match="at least two"):

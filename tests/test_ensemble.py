@@ -52,13 +52,13 @@ def test_failing_member_leaves_the_others_intact(problems, ens):
     mixed = [problems[0], bad, *problems[2:]]
     out = gf.ensemble(mixed, 1e10)
     assert not out.successful[1] and out.successful[[0, 2, 3, 4]].all()
-    assert out.message(1) != ""
+    assert out.message[1] != "" and out.status[1] != "successful"
     for i in [0, 2, 3, 4]:
         np.testing.assert_array_equal(out.w[i], ens.w[i])
     # and a member that runs out of steps keeps what it reached
     few = gf.ensemble(problems, 1e10, max_steps=150)
     assert few.results[0] == gf.RESULTS.successful._value  # σ = 1 needs ~100 steps
-    assert few.message(2).startswith("The maximum number of solver steps")
+    assert few.message[2].startswith("The maximum number of solver steps")
     assert few.reached[2].any() and not few.reached[2].all()
     assert 0 < float(few.member(2).t[-1]) < 1e10
 

@@ -25,7 +25,7 @@ def solved():
 
 def test_converged_and_stationary(solved):
     problem, fp = solved
-    assert fp.status == "converged" and fp.message == ""
+    assert fp.status == "successful" and fp.successful and fp.message == ""
     assert float(fp.grad_norm) < 1e-10
     z = np.asarray(problem.z)
     w = np.asarray(fp.w)
@@ -68,10 +68,11 @@ def test_separable_has_no_fixed_point():
 
 def test_not_converged_is_reported(solved):
     problem, _ = solved
-    with pytest.raises(RuntimeError, match="did not converge"):
+    with pytest.raises(RuntimeError, match="did not converge") as err:
         fixed_point(problem, max_steps=1)
+    assert isinstance(err.value, gf.GradflowError) and err.value.result.steps == 1
     fp = fixed_point(problem, max_steps=1, throw=False)
-    assert fp.status == "not_converged"
+    assert fp.status == "max_steps_reached" and not fp.successful
 
 
 def test_newton_core_vmaps_and_detects_separable(solved):

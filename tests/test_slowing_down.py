@@ -26,7 +26,7 @@ def sweep():
 
 def test_all_draws_measured(sweep):
     assert sweep.d.tolist() == [80, 84, 88, 92, 96]
-    assert np.all(sweep.status == "ok"), sweep.status
+    assert np.all(sweep.successful), sweep.message
     assert np.all(np.isfinite(sweep.norm)) and np.all(sweep.h1 > 0)
 
 

@@ -82,10 +82,12 @@ from ._problem import gaussian_problem as gaussian_problem
 from ._problem import reduced_problem as reduced_problem
 from ._problem import two_gaussian_problem as two_gaussian_problem
 from ._radau import Radau5 as Radau5
+from ._results import RESULTS as RESULTS
+from ._results import AnalysisError as AnalysisError
+from ._results import GradflowError as GradflowError
+from ._results import IntegrationError as IntegrationError
 from ._sweep import load_sweep as load_sweep
 from ._sweep import sweep as sweep
-from ._trajectory import RESULTS as RESULTS
-from ._trajectory import IntegrationError as IntegrationError
 from ._trajectory import Trajectory as Trajectory
 
 __version__ = "0.1.0"

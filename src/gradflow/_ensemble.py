@@ -28,7 +28,8 @@ from ._integrate import (
     resolve_options,
 )
 from ._problem import Problem, _time, as_problem
-from ._trajectory import RESULTS, Trajectory
+from ._results import RESULTS, AbstractResult
+from ._trajectory import Trajectory
 
 
 def stack_problems(problems) -> Problem:
@@ -68,7 +69,7 @@ def _cost_key(problem: Problem) -> float:
     return float(sigma) if sigma is not None else float(jnp.std(problem.x))
 
 
-class Ensemble(eqx.Module):
+class Ensemble(AbstractResult):
     """Solutions of many problems of one shape at shared saved times.
 
     **Fields:** `t` (shape `(T,)`), `w` (`(M, T, d)`), `b` (`(M, T)`), `reached` (`(M, T)`,
@@ -94,13 +95,10 @@ class Ensemble(eqx.Module):
         return self.w.shape[0]
 
     @property
-    def successful(self) -> np.ndarray:
-        """Per member: whether it reached `t_max` without failure."""
-        return self.results == int(RESULTS.successful._value)
-
-    def message(self, i: int) -> str:
-        """The status message of member `i` ('' if successful)."""
-        return RESULTS[_item(self.results[i])]
+    def result(self) -> np.ndarray:
+        """`results`, under the name every result object uses: per member, `successful`,
+        `status` and `message` (arrays of shape `(M,)`) are read from it."""
+        return self.results
 
     def member(self, i: int) -> Trajectory:
         """Member `i` as a `Trajectory`."""

@@ -192,9 +192,9 @@ def _first_inseparable_seed(make, start: int = 0, tries: int = 50) -> int:
     for seed in range(start, start + tries):
         z = points(make(seed))
         status = fixed_point_from_points(z).status
-        if status == "converged":
+        if status == "successful":
             return seed
-        if status == "not_converged" and not is_separable(z):
+        if status not in ("successful", "separable") and not is_separable(z):
             return seed
     raise RuntimeError(f"no inseparable draw among seeds {start}..{start + tries - 1}.")
 

@@ -59,7 +59,7 @@ def grad_hess_log_ltilde(z, w):
 
 
 def ltilde_grad_norm(z, w):
-    """$\\|\\nabla\\tilde L(w)\\| = \\tilde L\\|Z^\\top p\\|$ (the conformal vector field's size)."""
+    """$\\|\\nabla\\tilde L(w)\\| = \\tilde L\\|Z^\\top p\\|$, the size of the conformal field."""
     return jnp.exp(log_ltilde(z, w)) * jnp.linalg.norm(weights(z, w) @ z)
 
 

@@ -1,8 +1,6 @@
-"""`Trajectory`: what `integrate` (and the finite-step optimizers) return, and `RESULTS`."""
+"""`Trajectory`: what `integrate` (and the finite-step optimizers) return."""
 
-from typing import Any
 
-import diffrax
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -10,37 +8,9 @@ import numpy as np
 
 from ._config import compiled
 from ._problem import Problem
+from ._results import RESULTS, AbstractResult, IntegrationError  # noqa: F401
 
 jax.config.update("jax_enable_x64", True)
-
-
-class RESULTS(diffrax.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
-    """diffrax's results plus gradflow's own cases, each with what to do about it."""
-
-    nonfinite_state = (
-        "The state or its vector field became non-finite (inf or NaN); the trajectory "
-        "up to the last finite state is returned. Check the data scale and `y0`, or use "
-        "`clock=\"log\"`."
-    )
-    threshold_not_reached = (
-        "A threshold was not reached before `t_max`. Try a larger `t_max`."
-    )
-    diverged = (
-        "The optimizer diverged (non-finite parameters); the trajectory up to the last "
-        "finite step is returned. Try a smaller learning rate."
-    )
-
-
-class IntegrationError(RuntimeError):
-    """Raised by `throw=True` entry points when a solve fails.
-
-    The partial result is kept on the exception as `.trajectory` (or `.result`), so a
-    failure never loses what was computed.
-    """
-
-    def __init__(self, message: str, trajectory: Any = None):
-        super().__init__(message)
-        self.trajectory = trajectory
 
 
 @compiled
@@ -57,7 +27,7 @@ def _metrics(problem: Problem, w, b):
     return jax.vmap(one)(w, b)
 
 
-class Trajectory(eqx.Module):
+class Trajectory(AbstractResult):
     r"""A solution of gradient flow (or a finite-step run) at saved physical times.
 
     **Fields:**
@@ -82,16 +52,6 @@ class Trajectory(eqx.Module):
     result: RESULTS
     stats: dict = eqx.field(static=True)
     clock_t: jax.Array | None = None
-
-    @property
-    def successful(self) -> bool:
-        """Whether the run reached its end without failure."""
-        return bool(self.result == RESULTS.successful)
-
-    @property
-    def message(self) -> str:
-        """The result's message ('' when successful)."""
-        return RESULTS[self.result]
 
     def _all_metrics(self):
         # Computed once per Trajectory (cached on the instance, outside the pytree), with the

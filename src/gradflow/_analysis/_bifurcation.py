@@ -23,8 +23,9 @@ import scipy.optimize
 import scipy.stats
 
 from .._problem import _tolerance
+from .._results import RESULTS, AbstractResult, result_index
 from ._draws import fixed_point_sweep, transverse_max
-from ._fixed_point import DEFAULT_GTOL, AnalysisResults
+from ._fixed_point import DEFAULT_GTOL
 from ._large_n import cgmt_norm, gardner_margin, limiting_accuracy
 from ._separability import wendel
 
@@ -148,7 +149,7 @@ def bifurcation(
         row = draws.isel(lam=row_of[int(d)])
         sep = row["separable"].values
         gam = np.where(sep, row["margin"].values, np.nan)
-        ok = row["result"].values == int(AnalysisResults.successful._value)
+        ok = row["result"].values == result_index(RESULTS.successful)
         fails = int(np.sum(~sep & ~ok))
         norms = row["norm"].values[ok]
         h1s = row["h1"].values[ok]
@@ -195,12 +196,13 @@ def bifurcation(
 # --------------------------------------------------------------------------- λ_c estimates
 
 
-class BifurcationPoint(eqx.Module):
+class BifurcationPoint(AbstractResult):
     """An estimate of the critical $\\lambda_c$ (cf. BifurcationKit's `SpecialPoint`).
 
     **Fields:** `lam` (estimate); `precision` (one standard error); `interval`
     (`lam ± 2 precision`); `method` (`"p_sep"`, `"divergence"`, `"h1"` or
-    `"extrapolated"`); `status` (`"converged"` or `"failed"`, with the reason);
+    `"extrapolated"`); `result`: `RESULTS.successful` or `RESULTS.fit_failed` (then
+    `extra["reason"]` says why; `successful`, `status`, `message` as for every result);
     `extra`: fitted parameters (e.g. the width of the probit, the exponent of $h_1$).
     """
 
@@ -208,13 +210,17 @@ class BifurcationPoint(eqx.Module):
     precision: float
     interval: tuple
     method: str = eqx.field(static=True)
-    status: str = eqx.field(static=True)
+    result: RESULTS
     extra: dict
 
 
-def _point(lam, err, method, status="converged", extra=None):
+def _point(lam, err, method, failure=None, extra=None):
+    extra = dict(extra or {})
+    if failure is not None:
+        extra["reason"] = failure
+    result = RESULTS.successful if failure is None else RESULTS.fit_failed
     return BifurcationPoint(float(lam), float(err), (lam - 2 * err, lam + 2 * err), method,
-                            status, extra or {})
+                            result, extra)
 
 
 def _fit_cov(resid_fn, p0):
@@ -261,12 +267,12 @@ def critical_point(bif: Bifurcation, *, method: str = "p_sep") -> BifurcationPoi
             err = math.sqrt(np.linalg.inv(hess)[0, 0])
         except (np.linalg.LinAlgError, ValueError):
             err = float("nan")
-        status = "converged" if res.success and np.isfinite(err) else "failed: probit fit"
-        return _point(res.x[0], err, "p_sep", status, {"width": abs(res.x[1])})
+        failure = None if res.success and np.isfinite(err) else "probit fit"
+        return _point(res.x[0], err, "p_sep", failure, {"width": abs(res.x[1])})
     if method in ("divergence", "h1"):
         ok = (lam < 0.5) & np.isfinite(bif.norm_median) & (bif.norm_count >= 3)
         if ok.sum() < 3:
-            return _point(np.nan, np.nan, method, "failed: fewer than 3 points below 1/2")
+            return _point(np.nan, np.nan, method, "fewer than 3 points below 1/2")
         x = lam[ok]
         if method == "divergence":
             y = bif.norm_median[ok] ** -2.0

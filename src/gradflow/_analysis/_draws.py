@@ -30,7 +30,8 @@ from .._config import compiled
 from .._files import FORMAT_VERSION, FileLock, _remove_stale_temporaries, _write_atomic
 from .._ltilde import DEFAULT_GTOL, DEFAULT_MAX_STEPS, fixed_points
 from .._problem import _positive_int, _seed, _tolerance
-from ._fixed_point import AnalysisResults, _result_of
+from .._results import RESULTS, result_index
+from ._fixed_point import _result_of
 from ._separability import qp_margin
 
 #: The drawing key of `draw_seed` (stored in sweep files as `config["draws"]`).
@@ -109,7 +110,7 @@ def _empty(config):
     ds = np.array(config["d"])
     coords = dict(lam=ds / config["n"], d=("lam", ds), draw=np.arange(config["realizations"]))
     attrs = dict(config=json.dumps(config), n=config["n"],
-                 status_messages=json.dumps(AnalysisResults._index_to_message))
+                 status_messages=json.dumps(RESULTS._index_to_message))
     return xr.Dataset(data, coords=coords, attrs=attrs)
 
 
@@ -154,7 +155,7 @@ def fixed_point_sweep(
 
     **Returns:** an `xarray.Dataset` with dimensions `lam` (coordinate $d/n$, and `d`)
     and `draw`, and per draw: `separable`, `margin` ($\\gamma_z$, NaN inseparable),
-    `next_margin` (see `classify`), `result` (an `AnalysisResults` index: successful,
+    `next_margin` (see `classify`), `result` (a `RESULTS` index: successful,
     separable, max_steps_reached or newton_stalled; messages in the `status_messages`
     attribute), `steps`, `norm` ($\\|\\tilde w^*\\|$), `log_ltilde`, `h1` ($\\tilde h_1$),
     `frac_pos` and `mean_pos` (fraction and mean of the positive $-\\tilde w^*\\cdot z_i$),
@@ -207,7 +208,7 @@ def _run(data, config, out, chunk_size, write_every):
                 data["margin"].values[i, k] = gamma
                 data["next_margin"].values[i, k] = nxt
                 if sep:
-                    data["result"].values[i, k] = int(AnalysisResults.separable._value)
+                    data["result"].values[i, k] = result_index(RESULTS.separable)
                 else:
                     inseparable.append(k)
             if inseparable:
@@ -229,7 +230,7 @@ def _run(data, config, out, chunk_size, write_every):
 def _store(data, i, ks, zb, fp):
     """Write the batched Newton results of draws `ks` (rows of `zb`) into row `i`."""
     codes = np.asarray(fp["code"])
-    results = [int(_result_of(int(c))._value) for c in codes]
+    results = [result_index(_result_of(int(c))) for c in codes]
     w = np.asarray(fp["w"])
     for m, k in enumerate(ks):
         data["result"].values[i, k] = results[m]

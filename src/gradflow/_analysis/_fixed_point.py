@@ -29,36 +29,18 @@ from .._ltilde import (
     newton,
 )
 from .._problem import Problem, _tolerance
-from .._trajectory import RESULTS
+from .._results import RESULTS, AbstractResult, AnalysisError
 from ._separability import _check_problem, is_separable
 
 jax.config.update("jax_enable_x64", True)
 
-#: Default tolerance on $\|\nabla\log\tilde L\|$ relative to the RMS norm of the points.
-DEFAULT_GTOL = 1e-10
-#: Default bound on Newton iterations (6–20 are typical; more only very near λ = 1/2).
-DEFAULT_MAX_STEPS = 200
-_ARMIJO = 1e-4
-_MAX_HALVINGS = 60
-_RESOLVED = 1e3  # Newton decrements² below this many ulps of log L~ skip the line search
 
 
-class AnalysisResults(RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
-    """`RESULTS` plus the outcomes of the fixed-point analysis."""
-
-    separable = (
-        "The data are linearly separable from the origin: $\\log\\tilde L$ is unbounded "
-        "below and there is no finite fixed point $w^*$ (the flow goes to the max-margin "
-        "direction; see `separability` and `asymptotics`)."
-    )
-    newton_stalled = (
-        "Newton's line search could not decrease $\\log\\tilde L$ before the gradient "
-        "tolerance was met (singular Hessian: do the points span R^d?). Try a larger "
-        "`gtol`."
-    )
+#: The outcomes of the analyses: `RESULTS` itself (one vocabulary for every result).
+AnalysisResults = RESULTS
 
 
-class FixedPoint(eqx.Module):
+class FixedPoint(AbstractResult):
     """The fixed point $w^*$ of the conformal-time flow, or why there is none.
 
     **Fields:**
@@ -69,8 +51,10 @@ class FixedPoint(eqx.Module):
     - `steps`: Newton iterations used.
     - `result`: an `AnalysisResults` member.
 
-    `status` says `"converged"`, `"separable"` (no finite fixed point) or
-    `"not_converged"`; `ltilde` is $\\tilde L(w^*)$ and `norm` is $\\|w^*\\|$.
+    `status` says `"successful"`, `"separable"` (no finite fixed point),
+    `"max_steps_reached"` or `"newton_stalled"`, `message` what it means, `successful`
+    whether there is a fixed point; `ltilde` is $\\tilde L(w^*)$ and `norm` is
+    $\\|w^*\\|$.
     """
 
     w: jax.Array
@@ -88,20 +72,6 @@ class FixedPoint(eqx.Module):
     def norm(self):
         """$\\|w^*\\|$."""
         return jnp.linalg.norm(self.w, axis=-1)
-
-    @property
-    def status(self) -> str:
-        """`"converged"`, `"separable"` or `"not_converged"` (single result only)."""
-        if self.result == AnalysisResults.successful:
-            return "converged"
-        if self.result == AnalysisResults.separable:
-            return "separable"
-        return "not_converged"
-
-    @property
-    def message(self) -> str:
-        """The result's message ('' when converged)."""
-        return AnalysisResults[self.result]
 
 
 _newton_jit = compiled(eqx.filter_jit(newton))
@@ -160,13 +130,14 @@ def fixed_point(
     - `w0`: starting point, shape `(d,)` (default $0$).
     - `gtol`: relative gradient tolerance (default `1e-10`).
     - `max_steps`: Newton iterations allowed (default 200).
-    - `throw`: raise `RuntimeError` if Newton did not converge on inseparable data
+    - `throw`: raise `AnalysisError` (a `GradflowError`, with the partial `FixedPoint` as
+      `.result`) if Newton did not converge on inseparable data
       (default). A separable problem is an answer, not a failure, and never raises.
 
     **Returns:** a `FixedPoint`.
 
     **Raises:** `ValueError` for a non-`Problem`, a bad `w0`, `gtol` outside
-    $[10^{-14}, 10^{-2}]$ or `max_steps < 1`; `RuntimeError` as above. The QP runs on the
+    $[10^{-14}, 10^{-2}]$ or `max_steps < 1`; `AnalysisError` as above. The QP runs on the
     host, so this function is not jittable; `fixed_point_from_points` is the
     jittable/vmappable Newton core.
     """
@@ -185,9 +156,10 @@ def fixed_point(
             jnp.full(d, jnp.nan), nan, nan, jnp.asarray(0), AnalysisResults.separable
         )
     out = fixed_point_from_points(problem.z, w0=w0, gtol=float(gtol), max_steps=int(max_steps))
-    if throw and out.status == "not_converged":
-        raise RuntimeError(
+    if throw and not out.successful:
+        raise AnalysisError(
             f"fixed_point did not converge after {int(out.steps)} Newton steps "
-            f"(|grad log L~| relative to data scale above {gtol}): {out.message}"
+            f"(|grad log L~| relative to data scale above {gtol}): {out.message} (The "
+            "partial result is on this exception's `.result`.)", out
         )
     return out

@@ -30,7 +30,7 @@ from .._integrate import initial_params
 from .._loss import as_loss
 from .._ltilde import log_ltilde, log_mean_exp, polish
 from .._problem import ABSOLUTE_TOLERANCE, Params, Problem, _tolerance
-from .._trajectory import RESULTS, IntegrationError
+from .._results import RESULTS, AbstractResult, IntegrationError
 from ._fixed_point import AnalysisResults, fixed_point
 from ._one_dim import as_problem
 from ._stability import _check_reduced, stability
@@ -62,7 +62,7 @@ _BIG = 1e300
 # --------------------------------------------------------------------------- results
 
 
-class GrokkingTime(eqx.Module):
+class GrokkingTime(AbstractResult):
     """First times the training and test losses fall to $\\epsilon$ (MATH.md §10).
 
     Arrays have the shape of `eps` (scalars for a scalar `eps`).
@@ -108,18 +108,8 @@ class GrokkingTime(eqx.Module):
     result: RESULTS
     stats: dict = eqx.field(static=True)
 
-    @property
-    def successful(self) -> bool:
-        """Whether every threshold was reached without solver failure."""
-        return bool(self.result == RESULTS.successful)
 
-    @property
-    def message(self) -> str:
-        """The result's message ('' when successful)."""
-        return RESULTS[self.result]
-
-
-class GrokkingPrediction(eqx.Module):
+class GrokkingPrediction(AbstractResult):
     """What the fixed point predicts for the grokking time (MATH.md §8, §10).
 
     **Fields:**
@@ -163,11 +153,6 @@ class GrokkingPrediction(eqx.Module):
     log_eps: float
     eps: float
     result: AnalysisResults
-
-    @property
-    def successful(self) -> bool:
-        """Whether a prediction exists (a finite fixed point)."""
-        return bool(self.result == AnalysisResults.successful)
 
 
 # --------------------------------------------------------------------------- conditions
@@ -702,7 +687,7 @@ def grokking_prediction(
     accuracy = _check_accuracy(accuracy)
     initial_params(problem, y0)
     fp = fixed_point(problem)
-    if fp.status != "converged":
+    if not fp.successful:
         nan = math.nan
         return GrokkingPrediction(nan, nan, nan, nan, math.inf, 0.0, 0.0, -0.0, math.inf,
                                   0.0, nan, accuracy, nan, nan, AnalysisResults.separable)

@@ -21,9 +21,9 @@ import numpy as np
 from .._flow import LogTime
 from .._integrate import _solve, default_solver, initial_params
 from .._problem import ABSOLUTE_TOLERANCE, Problem, _tolerance
-from .._trajectory import RESULTS, IntegrationError
+from .._results import RESULTS, AbstractResult, IntegrationError, result_index
 from ._draws import _fixed_points, draw_points
-from ._fixed_point import DEFAULT_GTOL, fixed_point
+from ._fixed_point import DEFAULT_GTOL, _result_of, fixed_point
 from ._grokking_time import (
     DEFAULT_ACCURACY,
     GrokkingPrediction,
@@ -52,7 +52,7 @@ _NUM_SAVES = 600
 # --------------------------------------------------------------------------- relaxation
 
 
-class Relaxation(eqx.Module):
+class Relaxation(AbstractResult):
     """The relaxation of $w$ to $w^*$ in log time, measured and predicted (MATH.md §8).
 
     **Fields:**
@@ -88,11 +88,6 @@ class Relaxation(eqx.Module):
     window: tuple
     decades: float
     result: RESULTS
-
-    @property
-    def successful(self) -> bool:
-        """Whether the exponent was measured."""
-        return bool(self.result == RESULTS.successful)
 
 
 def _slope(log_t, y):
@@ -244,7 +239,7 @@ class PowerLaw(eqx.Module):
     points: int
 
 
-class SlowingDown(eqx.Module):
+class SlowingDown(AbstractResult):
     """Grokking ratio and relaxation time across $\\lambda \\to \\frac12^-$, measured and
     predicted (MATH.md §8, §10).
 
@@ -267,8 +262,10 @@ class SlowingDown(eqx.Module):
       $\\|w - w^*\\|$ (`Relaxation.exponent_norm`).
     - `relaxation_time_predicted` $= \\tilde L^*/h_1$, `relaxation_time_measured`
       $= -1/$`exponent_measured` (units of $\\log t$).
-    - `status`: per draw, `"ok"`, `"separable"` (no inseparable draw found), or the
-      failure's message.
+    - `result`: per draw, the index of a `RESULTS` member: `successful`, `separable` (no
+      inseparable draw found), or the first failure (fixed point, `grokking_time`,
+      `relaxation`); `successful`, `status` and `message` are read from it (shape
+      `(L, R)`), as for every result.
     - Per λ (shape `(L,)`), means over measured draws: `log_ratio_mean`,
       `log_ratio_predicted_mean`, `relaxation_time_mean`,
       `relaxation_time_predicted_mean`.
@@ -299,7 +296,7 @@ class SlowingDown(eqx.Module):
     exponent_norm_err: np.ndarray
     relaxation_time_predicted: np.ndarray
     relaxation_time_measured: np.ndarray
-    status: np.ndarray
+    result: np.ndarray
     log_ratio_mean: np.ndarray
     log_ratio_predicted_mean: np.ndarray
     relaxation_time_mean: np.ndarray
@@ -429,7 +426,7 @@ def slowing_down(
         "log_ratio_spread", "delta_tau_predicted", "delta_tau_measured",
         "exponent_predicted", "exponent_measured", "exponent_err", "exponent_norm",
         "exponent_norm_err")}
-    status = np.full(shape, "separable", dtype=object)
+    status = np.full(shape, result_index(RESULTS.separable), dtype=np.int32)
     log_steps = np.log(10.0) * np.arange(decades + 1)
     for i, d in enumerate(ds):
         xs = []
@@ -449,7 +446,7 @@ def slowing_down(
         w, code, h1, v1 = fp["w"], fp["code"], fp["h1"], fp["slow_direction"]
         for k in range(len(xs)):
             if int(code[k]) != 0:
-                status[i, k] = "fixed point not converged"
+                status[i, k] = result_index(_result_of(int(code[k])))
                 continue
             problem = Problem(zb[k], loss=loss, sigma=sigma)
             pred = predict_from_fixed_point(problem, w[k], h1[k], v1[k], accuracy=accuracy)
@@ -462,14 +459,14 @@ def slowing_down(
             arrays["exponent_predicted"][i, k] = pred.relaxation_exponent
             gt = grokking_time(problem, log_eps=pred.log_eps - log_steps, accuracy=None,
                                t_max=math.inf, max_steps=int(max_steps), throw=False)
-            messages = []
+            failures = []
             if gt.successful:
                 arrays["log_ratio_measured"][i, k] = gt.log_ratio[0]
                 arrays["delta_tau_measured"][i, k] = gt.delta_tau[0]
                 arrays["log_ratio_spread"][i, k] = float(
                     np.max(np.abs(gt.log_ratio - gt.log_ratio[0])) / abs(gt.log_ratio[0]))
             else:
-                messages.append("grokking_time: " + gt.message)
+                failures.append(gt.result)
             rel = relaxation(problem, window=window, max_steps=int(max_steps),
                              prediction=pred, w_star=w[k], slow_direction=v1[k], throw=False)
             if rel.successful:
@@ -478,8 +475,8 @@ def slowing_down(
                 arrays["exponent_norm"][i, k] = rel.exponent_norm
                 arrays["exponent_norm_err"][i, k] = rel.exponent_norm_err
             else:
-                messages.append("relaxation: " + RESULTS[rel.result])
-            status[i, k] = "; ".join(messages) if messages else "ok"
+                failures.append(rel.result)
+            status[i, k] = result_index(failures[0] if failures else RESULTS.successful)
     with np.errstate(divide="ignore", invalid="ignore"):
         t_pred = -1.0 / arrays["exponent_predicted"]
         t_meas = -1.0 / arrays["exponent_measured"]
@@ -491,7 +488,7 @@ def slowing_down(
     return SlowingDown(
         n=n, sigma=sigma, seed=int(seed), realizations=realizations, lam=lam_used, d=ds,
         relaxation_time_predicted=t_pred, relaxation_time_measured=t_meas,
-        status=status.astype(str),
+        result=status,
         log_ratio_mean=lr_mean, log_ratio_predicted_mean=lp_mean,
         relaxation_time_mean=tm_mean, relaxation_time_predicted_mean=tp_mean,
         log_ratio_law=fit_power_law(lam_used, lr_mean, lr_err),

@@ -113,7 +113,7 @@ def stability(problem: Problem, w, *, rtol: float = DEFAULT_RTOL) -> Stability:
     """
     problem = _check_problem(problem)
     if isinstance(w, FixedPoint):
-        if w.status != "converged":
+        if not w.successful:
             raise ValueError(
                 f"`w` is a FixedPoint with status {w.status!r}; there is no finite "
                 "fixed point to linearize about."
@@ -224,7 +224,7 @@ def lotka_volterra(problem: Problem, *, rtol: float = DEFAULT_RTOL) -> LotkaVolt
 
     # generalizing state
     fp = fixed_point(problem, throw=False)
-    if fp.status == "converged":
+    if fp.successful:
         w = np.asarray(fp.w)
         logits = -z @ w
         ell = np.exp(logits - np.log(float(fp.ltilde)))
