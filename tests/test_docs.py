@@ -1,6 +1,6 @@
 """The documentation site builds in strict mode (any warning fails), documents every
 public name, and every public name has a docstring with its arguments, returns and
-raises (STYLE.md: Markdown `**Arguments:**`, `**Returns:**`, `**Raises:**`)."""
+raises (Markdown `**Arguments:**`, `**Returns:**`, `**Raises:**`)."""
 
 import dataclasses
 import functools
