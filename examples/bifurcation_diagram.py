@@ -3,7 +3,8 @@
 For each n: `gradflow.bifurcation` over λ (fraction separable vs Wendel, ‖w̃*‖, h̃₁, margin),
 λ_c(n) from P_sep = 1/2 (probit fit) and from the vanishing of ‖w̃*‖⁻², both extrapolated
 in n^{-1/2} to λ_c(∞) with an error bar; and the divergence law of ‖w̃*‖ as λ → 1/2⁻
-(power-law exponent, power law vs logarithm) beside the CGMT large-n curve of MATH.md §8.
+(power-law exponent, power law vs logarithm) beside
+the CGMT large-n curve of docs/mathematics.md §8.
 
 Run: `python examples/bifurcation_diagram.py [--out DIR] [--quick]`
 (full size: n = 100, 200, 400, 40 draws per λ; σ = 1, the σ-free quantities ‖w̃*‖ = σ‖w*‖.)

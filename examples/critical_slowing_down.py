@@ -1,4 +1,5 @@
-"""Critical slowing down of gradient flow as $\\lambda \\to \\frac12^-$ (MATH.md §8, §10).
+"""Critical slowing down of gradient flow as
+$\\lambda \\to \\frac12^-$ (docs/mathematics.md §8, §10).
 
 For inseparable Gaussian draws ($x \\sim \\mathcal N(0, \\sigma^2 I_d)$, labels $+1$, the
 exponential loss) at $\\lambda = d/n$ approaching $\\frac12$ from below,

@@ -1,4 +1,4 @@
-"""The grokking ratio of the two-point model (paper Fig. 9; MATH.md §10).
+"""The grokking ratio of the two-point model (paper Fig. 9; docs/mathematics.md §10).
 
 Left: at $1 - 2\\lambda = 10^{-3}$, the first times $t_{train}(\\epsilon)$,
 $t_{gen}(\\epsilon)$ at which the training and test losses fall to $\\epsilon$, measured
@@ -10,7 +10,7 @@ $\\epsilon$ chosen by `grokking_prediction` (relative accuracy $10^{-6}$), besid
 closed form $\\frac{\\log^2(1-2\\lambda)}{8(1-\\lambda)^2} +
 \\frac{(1-2\\lambda)\\log(1-2\\lambda)}{2(1-\\lambda)} - \\log(1-\\lambda)$, whose square root
 approaches $-\\log(1-2\\lambda)/\\sqrt2$ (slope $1/\\sqrt2$ in magnitude). The ratio does
-not depend on $\\sigma$ (MATH.md §12), so each $\\lambda$ uses
+not depend on $\\sigma$ (docs/mathematics.md §12), so each $\\lambda$ uses
 $\\sigma = \\max(10, 2/\\sqrt{1-2\\lambda})$: the relaxation rate $\\sigma^2(1-2\\lambda)$ per
 unit $\\log t$ is then at least 4, and small $\\epsilon$ are not needed.
 

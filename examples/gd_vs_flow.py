@@ -3,7 +3,7 @@
 GD with $\\eta \\in \\{1, 0.3, 0.1, 0.03, 0.01\\}$ (`gradflow.descend`, $t = k\\eta$) against
 the flow solved at `rtol=1e-11` (`gradflow.integrate`, log clock) at the same times.
 Left: the error $\\|\\theta_{GD} - \\theta_{flow}\\|$ (and the test-loss error) at the
-fixed time $t = 30$ against $\\eta$ on log-log axes, with the fitted slopes (MATH.md §3:
+fixed time $t = 30$ against $\\eta$ on log-log axes, with the fitted slopes (docs/mathematics.md §3:
 the error is $O(\\eta)$, slope 1). Right: the parameter error along the trajectory.
 
 All five learning rates share the record times $t = 3j$ ($t = k\\eta$ with integer $k$

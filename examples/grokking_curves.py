@@ -10,7 +10,7 @@ Well below $1/2$ the test accuracy follows the training accuracy (at $\\sigma = 
 small bump of the test loss remains). Above $1/2$ the data are separable and the test
 accuracy stalls below 1 while the test loss grows.
 
-Full size (default): $n = 200$, $\\sigma = 5$ (MATH.md §14: σ=5, η=0.01 are the
+Full size (default): $n = 200$, $\\sigma = 5$ (docs/mathematics.md §14: σ=5, η=0.01 are the
 reconstructed values of Fig. 1; n is lost), $\\lambda \\in \\{0.3, 0.48, 0.55\\}$
 ($d = 60, 96, 110$), data seed 10 for all three (inseparable, inseparable, separable).
 Just below 1/2 the grokking time varies over orders of magnitude between draws (for

@@ -10,8 +10,8 @@ reaches 0.95, from `gradflow.grokking_time` (an event on the flow), against $\\s
 $1 - 2\\lambda$. Grokking (a long delay) needs both $\\lambda \\to \\frac12$ and a large
 $\\sigma$: for small $\\sigma$ the accuracy is above 0.95 from the start, since
 $b/\\sigma|w| \\to 1/(\\sigma^2\\lambda)$ as $t \\to 0$. The summary also checks the closed
-forms (MATH.md §11) against `integrate` and prints the Lotka–Volterra eigenvalues
-(MATH.md §9) that cross at $\\lambda = \\frac12$.
+forms (docs/mathematics.md §11) against `integrate` and prints the Lotka–Volterra eigenvalues
+(docs/mathematics.md §9) that cross at $\\lambda = \\frac12$.
 
 Full size: a 14 × 14 grid, $\\sigma \\in [0.5, 30]$, $1 - 2\\lambda \\in [10^{-5}, 0.8]$
 (about 20 s). `--quick`: 5 × 5.

@@ -10,7 +10,7 @@ ATOL_REF = 1e-14
 
 
 def _weights(m, loss, shift):
-    """e^{shift} * (-l'(m)) from MATH.md §2 directly."""
+    """e^{shift} * (-l'(m)) from docs/mathematics.md §2 directly."""
     if loss == "exponential":
         return np.exp(shift - m)
     return np.exp(shift + log_expit(-m))  # -l'(m) = sigmoid(-m)
@@ -33,7 +33,8 @@ def scipy_physical(x, loss, t_eval, y0=None):
 
 
 def scipy_log(x, loss, t_eval):
-    """solve_ivp DOP853 in log time s = log(1+t), beta = b - s (MATH.md §5), labels +1."""
+    """solve_ivp DOP853 in log time s = log(1+t),
+    beta = b - s (docs/mathematics.md §5), labels +1."""
     n, d = x.shape
 
     def f(s, y):
@@ -53,7 +54,7 @@ def scipy_log(x, loss, t_eval):
 
 
 def minimize_ltilde(x):
-    """w* = argmin log(mean exp(-x w)) by scipy's trust-region Newton (MATH.md §8)."""
+    """w* = argmin log(mean exp(-x w)) by scipy's trust-region Newton (docs/mathematics.md §8)."""
     n, d = x.shape
 
     def fun(w):

@@ -1,4 +1,4 @@
-"""The bifurcation diagram, λ_c estimates and the divergence law (MATH.md §6–9, §16)."""
+"""The bifurcation diagram, λ_c estimates and the divergence law (docs/mathematics.md §6–9, §16)."""
 
 import math
 
@@ -102,8 +102,8 @@ def test_validation():
 
 @pytest.mark.slow
 def test_n400_sweep_oracle():
-    """MATH.md §16, n = 400, σ = 1 (inseparable draws): mean ‖w*‖ and h1 at λ = 0.2, 0.4;
-    Gardner margin at λ = 0.7 vs the QP mean (0.219 ± 0.006)."""
+    """docs/mathematics.md §16, n = 400, σ = 1 (inseparable draws): mean ‖w*‖ and h1 at λ = 0.2,
+    0.4; Gardner margin at λ = 0.7 vs the QP mean (0.219 ± 0.006)."""
     b = bifurcation(400, [0.2, 0.4, 0.7], 8, 1.0, seed=2)
     assert b.norm_mean[0] == pytest.approx(0.69, rel=0.15)
     assert b.norm_mean[1] == pytest.approx(2.02, rel=0.15)

@@ -27,7 +27,8 @@ def problem():
 
 
 def numpy_gd(x, y, lr, steps, loss="logistic", w0=None, b0=0.0):
-    """theta <- theta - lr * grad L, L = mean l(y (x.w + b)), written from MATH.md §3."""
+    """theta <- theta - lr * grad L, L = mean l(y (x.w + b)),
+    written from docs/mathematics.md §3."""
     n, d = x.shape
     w = np.zeros(d) if w0 is None else np.array(w0, dtype=float)
     b = float(b0)
@@ -175,7 +176,7 @@ def test_warns_once_above_descent_bound(problem):
     with pytest.warns(UserWarning, match="descent bound") as record:
         gf.descend(problem, 2.0 * bound, 50)
     assert len(record) == 1
-    # The bound of MATH.md §3 for this problem, from numpy.
+    # The bound of docs/mathematics.md §3 for this problem, from numpy.
     xh = np.column_stack([np.asarray(problem.x), np.ones(problem.n)])
     assert bound == pytest.approx(8 / np.linalg.eigvalsh(xh.T @ xh / problem.n)[-1], rel=1e-12)
 

@@ -1,6 +1,6 @@
 """The documentation site builds in strict mode (any warning fails), documents every
 public name, and every public name has a docstring with its arguments, returns and
-raises (STYLE.md: Markdown `**Arguments:**`, `**Returns:**`, `**Raises:**`)."""
+raises (Markdown `**Arguments:**`, `**Returns:**`, `**Raises:**`)."""
 
 import dataclasses
 import functools
@@ -180,9 +180,9 @@ def test_no_page_shows_raw_tex(site):
     assert not raw, raw
 
 
-# The four pages the browser test opens (name: path in the site).
+# The pages the browser test opens (name: path in the site).
 BROWSER_PAGES = {"home": "", "tutorial": "tutorial/", "api-analysis": "api/analysis/",
-                 "gallery": "gallery/"}
+                 "gallery": "gallery/", "mathematics": "mathematics/"}
 
 # Runs in each page once it has loaded: waits (at most 30 s) until MathJax has typeset
 # every formula and every image has loaded or failed, then reports what the page shows.
@@ -229,9 +229,9 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
 def test_site_renders_offline_in_chromium(site, tmp_path):
     """The built site, served on 127.0.0.1 and opened in headless Chromium with no way out
     (every other address goes to a closed port): the formulas of the home page, the
-    tutorial and an API page are typeset, every image loads, and no page logs a JavaScript
-    error or asks for anything outside the site. `GRADFLOW_DOCS_SCREENSHOTS=DIR` saves a
-    screenshot of each page there."""
+    tutorial, an API page and the mathematics page are typeset, every image loads, and no
+    page logs a JavaScript error or asks for anything outside the site.
+    `GRADFLOW_DOCS_SCREENSHOTS=DIR` saves a screenshot of each page there."""
     exe = browser.find_chromium()
     if exe is None:
         pytest.skip("no Chromium to render the site: `apt-get install chromium` (.ci/run "
@@ -269,7 +269,7 @@ def test_site_renders_offline_in_chromium(site, tmp_path):
         assert not page["raw_tex"], (name, page["raw_tex"])
         broken = [i["src"] for i in page["images"] if not (i["complete"] and i["width"] > 0)]
         assert not broken, (name, broken)
-    for name in ("home", "tutorial", "api-analysis"):
+    for name in ("home", "tutorial", "api-analysis", "mathematics"):
         assert seen[name]["typeset"] == seen[name]["formulas"] > 0, (name, seen[name])
     assert len(seen["tutorial"]["images"]) == 2
     from gradflow._figures import figure_names

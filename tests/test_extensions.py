@@ -1,5 +1,5 @@
-"""Tests of the extensions (MATH.md §13): finite σ_A, power-law and mixture data, threshold
-labels — against Monte Carlo and scipy quadrature written apart from gradflow's code.
+"""Tests of the extensions (docs/mathematics.md §13): finite σ_A, power-law and mixture data,
+threshold labels — against Monte Carlo and scipy quadrature written apart from gradflow's code.
 
 Monte Carlo checks use 1e6 samples and pass within 4 standard errors; quadrature checks
 use `scipy.integrate.quad` / `scipy.stats` directly from the definitions.
@@ -61,7 +61,7 @@ def test_two_gaussian_metrics_against_monte_carlo(sigma_a, w0, b_scale, seed):
     _mc_check(m > 0, acc)
     _mc_check(np.logaddexp(0.0, -m), log_loss)
     _mc_check(np.exp(-m), exp_loss)
-    # MATH.md §13: even with W_perp = 0 the accuracy is at most Phi(mu / sigma_a)
+    # docs/mathematics.md §13: even with W_perp = 0 the accuracy is at most Phi(mu / sigma_a)
     if sigma_a > 0:
         best = population.accuracy(jnp.r_[1.0, jnp.zeros(d)], 0.0)
         assert float(best) == pytest.approx(scipy.stats.norm.cdf(mu / sigma_a), rel=1e-12)
@@ -181,11 +181,11 @@ def test_threshold_metrics_at_w_zero_and_at_the_perfect_classifier():
     z = jnp.zeros(3)
     assert float(population.accuracy(z, 1.0)) == pytest.approx(0.9)
     assert float(population.accuracy(z, -1.0)) == pytest.approx(0.1)
-    assert float(population.accuracy(z, 0.0)) == 0.0  # Theta(0) = 0 (MATH.md §2)
+    assert float(population.accuracy(z, 0.0)) == 0.0  # Theta(0) = 0 (docs/mathematics.md §2)
     # logistic loss at w = 0: r softplus(-b) + (1 - r) softplus(b)
     expected = 0.9 * np.logaddexp(0, -1.0) + 0.1 * np.logaddexp(0, 1.0)
     assert float(population.loss(LOGISTIC, z, 1.0)) == pytest.approx(expected, rel=1e-12)
-    # MATH.md §13: A = 1 iff w_perp = 0, w_1 > 0 and b = -w_1 theta
+    # docs/mathematics.md §13: A = 1 iff w_perp = 0, w_1 > 0 and b = -w_1 theta
     w = jnp.asarray([0.7, 0.0, 0.0])
     assert float(population.accuracy(w, -0.7 * population.threshold)) == pytest.approx(1.0)
     assert float(population.accuracy(w, -0.7 * population.threshold + 0.3)) < 0.99
@@ -264,7 +264,7 @@ def test_mixture_metrics_against_monte_carlo():
     _mc_check(m > 0, acc)
     _mc_check(np.logaddexp(0.0, -m), log_loss)
     _mc_check(np.exp(-m), exp_loss)
-    # the closed form of MATH.md §13
+    # the closed form of docs/mathematics.md §13
     s = sigma * np.linalg.norm(w)
     assert exp_loss == pytest.approx(np.exp(-b + s**2 / 2) * np.cosh(w[0] * nu_norm), rel=1e-13)
     mean, std = population.margin_moments(jnp.asarray(w), b)
@@ -318,7 +318,7 @@ def test_every_tool_accepts_the_extension_problems():
 
 
 def test_threshold_flow_tends_to_max_margin_with_accuracy_below_one():
-    # r < 1: separable with the bias, so the test accuracy stays below 1 (MATH.md §13)
+    # r < 1: separable with the bias, so the test accuracy stays below 1 (docs/mathematics.md §13)
     problem = gf.threshold_problem(60, 10, 2.0, r=0.9, seed=1)
     sep = gf.separability(problem, extended=True)
     assert sep.separable

@@ -1,4 +1,4 @@
-"""Fixed point w* by damped Newton, and the CGMT large-n curve (MATH.md §8, §16)."""
+"""Fixed point w* by damped Newton, and the CGMT large-n curve (docs/mathematics.md §8, §16)."""
 
 import math
 
@@ -30,7 +30,7 @@ def test_converged_and_stationary(solved):
     z = np.asarray(problem.z)
     w = np.asarray(fp.w)
     p = scipy.special.softmax(-z @ w)
-    assert np.linalg.norm(p @ z) < 1e-10  # origin as a convex combination (MATH.md §8)
+    assert np.linalg.norm(p @ z) < 1e-10  # origin as a convex combination (docs/mathematics.md §8)
     assert float(fp.log_ltilde) == pytest.approx(
         scipy.special.logsumexp(-z @ w) - math.log(N), abs=1e-14
     )
@@ -52,7 +52,7 @@ def test_matches_scipy_minimizer(solved):
 
 
 def test_sigma_scaling(solved):
-    """w* = w̃*/σ (MATH.md §8)."""
+    """w* = w̃*/σ (docs/mathematics.md §8)."""
     _, fp = solved
     fp1 = fixed_point(gf.gaussian_problem(N, D, 1.0, seed=0))
     np.testing.assert_allclose(2.0 * np.asarray(fp.w), np.asarray(fp1.w), rtol=1e-9)
@@ -115,7 +115,7 @@ def test_cgmt_oracle_values():
 
 
 def test_cgmt_vs_finite_n():
-    """λ = 0.3 at n = 400: ‖w̃*‖ within 15% of the CGMT r (MATH.md §16: within 4% at
+    """λ = 0.3 at n = 400: ‖w̃*‖ within 15% of the CGMT r (docs/mathematics.md §16: within 4% at
     n = 2000; at n = 400 the finite-size excess is ~5–10%)."""
     norms = [float(fixed_point(gf.gaussian_problem(400, 120, 1.0, seed=s)).norm) for s in range(3)]
     assert np.mean(norms) == pytest.approx(cgmt_norm(0.3), rel=0.15)

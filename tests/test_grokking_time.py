@@ -1,5 +1,5 @@
 """`grokking_time` (events on the flow) against the two-point model's closed forms and
-§10's prediction, and `grokking_prediction` (MATH.md §8, §10)."""
+§10's prediction, and `grokking_prediction` (docs/mathematics.md §8, §10)."""
 
 import math
 
@@ -87,7 +87,7 @@ def test_two_point_ratio_matches_section_10(lam, sigma):
     res = gf.grokking_time(model, log_eps=pred.log_eps - np.log(10.0) * np.array([0.0, 3.0]),
                            accuracy=None, t_max=math.inf)
     assert np.all(np.abs(res.log_ratio - model.log_ratio_limit) < ATOL_LOG_RATIO)
-    # Δτ is ε-independent and = log ratio / L~* (MATH.md §10, not the paper's Eq. 41)
+    # Δτ is ε-independent and = log ratio / L~* (docs/mathematics.md §10, not the paper's Eq. 41)
     assert np.all(np.abs(res.delta_tau - model.delta_tau_limit)
                   < ATOL_LOG_RATIO / model.ltilde_star)
 

@@ -114,7 +114,7 @@ def test_horizon_1e30(instance, loss):
     assert traj.stats["num_accepted_steps"] <= 3000
     assert np.all(np.isfinite(np.asarray(traj.w)))
     w_star, log_lt = minimize_ltilde(x)
-    assert abs(float(traj.b[-1]) - np.log(1e30) - log_lt) < 1e-8  # MATH.md §7
+    assert abs(float(traj.b[-1]) - np.log(1e30) - log_lt) < 1e-8  # docs/mathematics.md §7
     assert linf_rel(traj.w[-1], w_star) < 1e-7
 
 

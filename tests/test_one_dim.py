@@ -1,5 +1,5 @@
-"""The two-point model: closed forms (MATH.md §11) against `integrate`, fixed points and
-the Lotka–Volterra exchange of stability (MATH.md §9), and the §10 formulas."""
+"""The two-point model: closed forms (docs/mathematics.md §11) against `integrate`, fixed points and
+the Lotka–Volterra exchange of stability (docs/mathematics.md §9), and the §10 formulas."""
 
 import math
 
@@ -65,7 +65,7 @@ def test_physical_time_is_exact_where_a_closed_form_exists(solutions):
 
 def test_lambert_w_case_matches_paper_eq31():
     # lam = 1/2, sigma = 1, w0 = b0 = 0: tau = 2 W0(t/2), w = log(1 + W0), b = log(t/2) +
-    # log(1 + 1/W0) (paper Eq. 31, MATH.md §11 (B)), up to t = 1e60.
+    # log(1 + 1/W0) (paper Eq. 31, docs/mathematics.md §11 (B)), up to t = 1e60.
     model = gf.TwoPointModel(0.5, 1.0)
     t = np.geomspace(1e-3, 1e60, 40)
     sol = model.physical(t)
@@ -129,7 +129,8 @@ def test_fixed_point_and_rates_match_analysis(lam, sigma):
 
 
 def test_log_ratio_limit_near_critical():
-    # -> 1/2 log^2(1 - 2 lam) + log 2 (Fig. 9's slope 1/sqrt 2); MATH.md §16: 19.9124 at 0.499
+    # -> 1/2 log^2(1 - 2 lam) + log 2 (Fig. 9's slope 1/sqrt 2);
+    # docs/mathematics.md §16: 19.9124 at 0.499
     assert gf.TwoPointModel(0.499, 1.0).log_ratio_limit == pytest.approx(19.9124, abs=1e-4)
     assert gf.TwoPointModel(0.499, 1.0).delta_tau_limit == pytest.approx(39.2554, abs=1e-4)
     gap = 2.0**-40  # exact in lam = 1/2 - 2^-41, so 1 - 2 lam has no rounding error
@@ -147,7 +148,7 @@ def test_grokking_times_formula():
 
 
 def test_lotka_volterra_fixed_points_exchange_stability():
-    # MATH.md §9/§16: lam = 0.49, sigma = 3: -0.18 and +0.1829
+    # docs/mathematics.md §9/§16: lam = 0.49, sigma = 3: -0.18 and +0.1829
     fp = gf.TwoPointModel(0.49, 3.0).fixed_points()
     assert fp.generalizing_slow == pytest.approx(-0.18, rel=1e-12)
     assert fp.overfitting_transverse == pytest.approx(0.18294, abs=1e-5)
@@ -172,7 +173,7 @@ def test_lotka_volterra_fixed_points_exchange_stability():
 def test_lotka_volterra_matches_general_analysis():
     # Below 1/2 the generalizing state agrees with `lotka_volterra`. (Its over-fitting
     # state is n * alpha of the extended SVM, which for inseparable data is l^G itself;
-    # MATH.md §9's l^O = (0, 2/(1 + sigma^2 a^2)) is the unstable boundary state there.)
+    # docs/mathematics.md §9's l^O = (0, 2/(1 + sigma^2 a^2)) is the unstable boundary state there.)
     model = gf.TwoPointModel(0.45, 2.0)
     mine = model.fixed_points()
     lv = gf.lotka_volterra(model.problem)

@@ -1,4 +1,4 @@
-"""Tests of `gradflow._population` (MATH.md §4) against independent scipy references.
+"""Tests of `gradflow._population` (docs/mathematics.md §4) against independent scipy references.
 
 The logistic reference is `scipy.integrate.quad` of $\\mathrm{softplus}(-b-sg)\\varphi(g)$
 over $g$, split at the Gaussian peak, the tilted peak $g=-s$ and around the kink
@@ -208,7 +208,7 @@ def test_accuracy_closed_form_and_heaviside():
         np.testing.assert_allclose(np.asarray(accuracy(b, s)), sps.ndtr(b / s), rtol=1e-14,
                                    atol=1e-300)
     np.testing.assert_array_equal(np.asarray(accuracy(b, 0.0)), (b > 0).astype(float))
-    assert float(accuracy(0.0, 0.0)) == 0.0  # Theta(0) = 0 (MATH.md §2)
+    assert float(accuracy(0.0, 0.0)) == 0.0  # Theta(0) = 0 (docs/mathematics.md §2)
 
 
 def test_exponential_closed_form():

@@ -144,7 +144,7 @@ def test_two_gaussian_generator():
 
 
 def test_two_gaussian_accuracy_formula_against_monte_carlo():
-    # MATH.md §13: A = Phi(mu W0 / sqrt(sigma_a^2 W0^2 + sigma_b^2 |W_perp|^2)).
+    # docs/mathematics.md §13: A = Phi(mu W0 / sqrt(sigma_a^2 W0^2 + sigma_b^2 |W_perp|^2)).
     p = gf.two_gaussian_problem(10, 3, mu=0.4, sigma_a=0.3, sigma_b=1.0, seed=0)
     w = np.array([1.2, 0.3, -0.4, 0.1])
     rng = np.random.default_rng(7)
@@ -158,7 +158,8 @@ def test_two_gaussian_accuracy_formula_against_monte_carlo():
 
 
 def test_two_gaussian_sigma_a_zero_is_the_reduced_model():
-    # MATH.md §1: b = mu W0, w = mu W_perp, x = z/mu, sigma = sigma_B/mu, t_red = mu^2 t.
+    # docs/mathematics.md §1: b = mu W0, w = mu W_perp,
+    # x = z/mu, sigma = sigma_B/mu, t_red = mu^2 t.
     mu = 0.5
     full = gf.two_gaussian_problem(60, 25, mu=mu, sigma_a=0.0, sigma_b=1.0, seed=2)
     red = gf.reduced_problem(full)

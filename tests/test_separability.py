@@ -1,4 +1,4 @@
-"""Separability LP, hard-margin SVM (QP) and Wendel's formula (MATH.md §6, §16)."""
+"""Separability LP, hard-margin SVM (QP) and Wendel's formula (docs/mathematics.md §6, §16)."""
 
 import math
 from fractions import Fraction
@@ -61,7 +61,7 @@ def test_wendel_vs_lp_monte_carlo(n, d, oracle):
         assert s.agree, (n, d, k, s.lp_value, s.qp_status)
         seps.append(s.separable)
     p = wendel(n, d)
-    assert p == pytest.approx(oracle, abs=5e-4)  # MATH.md §16 lists "MC vs Wendel"
+    assert p == pytest.approx(oracle, abs=5e-4)  # docs/mathematics.md §16 lists "MC vs Wendel"
     se = math.sqrt(p * (1 - p) / draws)
     assert abs(np.mean(seps) - p) < 4 * se
 

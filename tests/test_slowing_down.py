@@ -1,6 +1,6 @@
 """Critical slowing down: the grokking ratio and the relaxation exponent on inseparable
-Gaussian draws, measured against the fixed-point predictions (MATH.md §8, §10), power-law
-fits, and smoke tests of the examples."""
+Gaussian draws, measured against the fixed-point predictions (docs/mathematics.md §8, §10),
+power-law fits, and smoke tests of the examples."""
 
 import importlib.util
 import math
@@ -36,7 +36,7 @@ def test_log_ratio_matches_prediction_at_chosen_eps(sweep):
     # ... and does not move by more than 1% over three decades of ε below it
     assert np.all(sweep.log_ratio_spread < RTOL_ISSUE), sweep.log_ratio_spread
     assert np.all(sweep.log_eps <= math.log(1e-2))
-    # Δτ = log ratio / L~* (MATH.md §10)
+    # Δτ = log ratio / L~* (docs/mathematics.md §10)
     assert np.allclose(sweep.delta_tau_measured, sweep.delta_tau_predicted, rtol=RTOL_ISSUE)
 
 

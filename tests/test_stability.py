@@ -1,4 +1,4 @@
-"""Linear stability, Lotka–Volterra states and asymptotics (MATH.md §7–9, §16)."""
+"""Linear stability, Lotka–Volterra states and asymptotics (docs/mathematics.md §7–9, §16)."""
 
 import math
 
@@ -45,7 +45,7 @@ def test_eigenvalues_match_numpy(inseparable):
 
 
 def test_log_time_jacobian_matches_jacfwd(inseparable):
-    """diag(−H*/L̃*, −1) against jax.jacfwd of LogTime().vector_field (MATH.md §8)."""
+    """diag(−H*/L̃*, −1) against jax.jacfwd of LogTime().vector_field (docs/mathematics.md §8)."""
     problem, fp, st = inseparable
     clock = gf.LogTime()
     state = gf.Params(fp.w, fp.log_ltilde)
@@ -110,7 +110,7 @@ def test_lv_overfitting_state(separable):
 
 @pytest.mark.parametrize("lam, sigma", [(0.49, 3.0), (0.3, 1.0), (0.51, 3.0), (0.8, 2.0)])
 def test_two_point_model_exchange_of_stability(lam, sigma):
-    """1-D model of MATH.md §9: x = (σ, σa), a = 2λ − 1."""
+    """1-D model of docs/mathematics.md §9: x = (σ, σa), a = 2λ − 1."""
     a = 2 * lam - 1
     problem = gf.Problem(np.array([[sigma], [sigma * a]]))
     lv = lotka_volterra(problem)

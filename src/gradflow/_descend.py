@@ -3,7 +3,7 @@
 `descend` runs an optax optimizer on a `Problem` inside one compiled `jax.lax.scan` and
 returns the same `Trajectory` as `integrate`, so every metric, plot and analysis takes
 either. `compare` measures the distance between two trajectories at their shared times
-(GD against gradient flow: first order in the learning rate, MATH.md §3).
+(GD against gradient flow: first order in the learning rate, docs/mathematics.md §3).
 
 **Recording.** The state is kept only at the record steps $0 = k_0 < k_1 < \\dots <
 k_R$ (log-spaced by default). An outer `lax.scan` runs over the record points; its body
@@ -14,7 +14,7 @@ record counts share the compiled loop.
 
 **Time.** For plain gradient descent $\\theta_{k+1} = \\theta_k - \\eta\\nabla L(\\theta_k)$
 the recorded time is $t = k\\eta$, so a GD trajectory overlays the flow (paper Eq. 7 uses
-the step count $k$ as its time; MATH.md §1). optax does not expose an optimizer's
+the step count $k$ as its time; docs/mathematics.md §1). optax does not expose an optimizer's
 learning rate, so it is *measured*: an optimizer whose first three updates, for random
 gradients at the problem's shape, are exactly $-\\eta g$ with one constant $\\eta$
 (e.g. `optax.sgd(eta)` without momentum or schedule) is taken as plain GD with learning
@@ -260,7 +260,7 @@ def plain_gd_rate(optimizer, problem: Problem, y0: Params | None = None) -> floa
 
 
 def descent_bound(problem: Problem) -> float:
-    """The logistic descent bound $8/\\lambda_{max}$ of gradient descent (MATH.md §3).
+    """The logistic descent bound $8/\\lambda_{max}$ of gradient descent (docs/mathematics.md §3).
 
     For the logistic loss the Hessian of $L$ is at most $\\frac14\\frac1n\\sum_i\\hat x_i\\hat
     x_i^T$ with $\\hat x_i = (y_ix_i, a_i)$ (the bias column dropped without a bias), so
@@ -348,7 +348,7 @@ def descend(
 
     **Warns:** `UserWarning`, once per call, when plain GD on the logistic loss uses a
     learning rate above the descent bound $8/\\lambda_{max}$ (`descent_bound`,
-    MATH.md §3): the loss may then increase. The logistic gradient is bounded, so such a
+    docs/mathematics.md §3): the loss may then increase. The logistic gradient is bounded, so such a
     run does not become non-finite (its parameters grow at most linearly in $k$), so
     the warning is its only report; the exponential loss has no global bound (no
     warning) and diverges to `inf` when the step is too large for the current state.
@@ -381,7 +381,8 @@ def descend(
         if gd_rate > bound:
             warnings.warn(
                 f"Plain gradient descent with learning rate {gd_rate:.6g} is above the "
-                f"logistic descent bound 8/lambda_max = {bound:.6g} (MATH.md §3); the loss "
+                f"logistic descent bound 8/lambda_max = {bound:.6g} "
+                "(docs/mathematics.md §3); the loss "
                 "may increase and the run need not follow gradient flow. Use a smaller "
                 "learning rate.",
                 UserWarning,
@@ -479,8 +480,8 @@ def compare(flow: Trajectory, other: Trajectory, *, rtol: float = 1e-9) -> Compa
     """Distance between two trajectories at the times they share.
 
     Typically `flow` comes from `integrate` and `other` from `descend`; for GD the error
-    at fixed $t$ is $O(\\eta)$ (MATH.md §3). No interpolation is done, so its error never
-    mixes in: solve the flow at the optimizer's record times, e.g.
+    at fixed $t$ is $O(\\eta)$ (docs/mathematics.md §3). No interpolation is done,
+    so its error never mixes in: solve the flow at the optimizer's record times, e.g.
     `integrate(problem, gd.t[-1], saveat=gd.t)`.
 
     **Arguments:**

@@ -64,7 +64,8 @@ def _member(problems: Problem, i: int) -> Problem:
 
 
 def _cost_key(problem: Problem) -> float:
-    # Stiffness grows like σ² (MATH.md §5): members of similar σ take similar step counts.
+    # Stiffness grows like σ² (docs/mathematics.md §5):
+    # members of similar σ take similar step counts.
     sigma = problem.sigma
     return float(sigma) if sigma is not None else float(jnp.std(problem.x))
 

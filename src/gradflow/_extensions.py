@@ -1,4 +1,4 @@
-"""Extensions of the reduced model (paper Sec. 5, App. G and App. I; MATH.md §13).
+"""Extensions of the reduced model (paper Sec. 5, App. G and App. I; docs/mathematics.md §13).
 
 Three populations and their generators, each a `Problem` that every tool accepts
 (`integrate`, `ensemble`, `descend`, `separability`, `fixed_point`, ...):
@@ -11,13 +11,13 @@ Three populations and their generators, each a `Problem` that every tool accepts
   Gaussians, so accuracy and loss are averages of the Gaussian ones.
 - `ThresholdPopulation` / `threshold_problem`: $x \\sim \\mathcal N(0, \\sigma^2 I)$ with
   label $+1$ iff $x_1 > \\theta = \\sigma\\Phi^{-1}(1 - r)$ (App. I); accuracy by the
-  bivariate normal CDF (MATH.md §13, the paper's Eq. 52), exponential loss in closed
+  bivariate normal CDF (docs/mathematics.md §13, the paper's Eq. 52), exponential loss in closed
   form, logistic loss by a one-dimensional quadrature over $x_1$ of the Gaussian
   logistic loss of the conditional margin.
 
 The fourth extension of the paper, the full $(d+1)$-dimensional two-Gaussian model with
 finite $\\sigma_1 = \\sigma_A$ (Sec. 5), is `gradflow.two_gaussian_problem` with
-`gradflow.TwoGaussianPopulation` (MATH.md §13: $A_{gen} = \\Phi(\\mu W_0/s)$,
+`gradflow.TwoGaussianPopulation` (docs/mathematics.md §13: $A_{gen} = \\Phi(\\mu W_0/s)$,
 $s^2 = \\sigma_A^2W_0^2 + \\sigma_B^2\\|W_\\perp\\|^2$).
 
 All population metrics are pure JAX, float64, and work under `jax.jit` and `jax.vmap`
@@ -66,7 +66,7 @@ def _concrete(v) -> np.ndarray | None:
 
 def powerlaw_variances(d: int, sigma: float, alpha: float = 1.0) -> np.ndarray:
     """The variances $\\Sigma_{kk} = \\sigma^2 k^{-\\alpha} / (\\frac1d\\sum_j j^{-\\alpha})$,
-    $k = 1, \\dots, d$: a power-law spectrum whose mean is $\\sigma^2$ (MATH.md §13)."""
+    $k = 1, \\dots, d$: a power-law spectrum whose mean is $\\sigma^2$ (docs/mathematics.md §13)."""
     k = np.arange(1, d + 1, dtype=np.float64)
     spec = k ** (-float(alpha))
     return sigma**2 * spec / spec.mean()
@@ -76,7 +76,7 @@ class PowerLawPopulation(AbstractPopulation):
     """Gaussian inputs with a diagonal covariance, label $+1$ (paper App. G (i)).
 
     $x \\sim \\mathcal N(0, \\mathrm{diag}(v))$, so the margin $w\\cdot x + b$ is
-    $\\mathcal N(b, w^T\\Sigma w)$ and accuracy and losses are those of MATH.md §4 at
+    $\\mathcal N(b, w^T\\Sigma w)$ and accuracy and losses are those of docs/mathematics.md §4 at
     $s = \\sqrt{\\sum_k v_kw_k^2}$: $A = \\Phi(b/s)$, $L^{\\exp} = e^{-b+s^2/2}$.
 
     **Arguments:**
@@ -119,8 +119,8 @@ def powerlaw_problem(
     `numpy.random.default_rng(seed).standard_normal((n, d))` and
     $v_k = \\sigma^2k^{-\\alpha}/(\\frac1d\\sum_jj^{-\\alpha})$, so the covariance is
     diagonal in the coordinate basis with eigenvalues $\\propto k^{-\\alpha}$ and mean
-    $\\sigma^2$ (the paper's $\\alpha$ is lost; MATH.md §13 uses $\\alpha = 1$). The law is
-    symmetric under $x \\to -x$, so Wendel's formula and $\\lambda_c = \\frac12$ hold.
+    $\\sigma^2$ (the paper's $\\alpha$ is lost; docs/mathematics.md §13 uses $\\alpha = 1$).
+    The law is symmetric under $x \\to -x$, so Wendel's formula and $\\lambda_c = \\frac12$ hold.
 
     **Arguments:** `n`, `d` positive integers ($\\lambda = d/n$); `sigma > 0` (the RMS
     scale); `alpha`: the spectral exponent, finite (0 gives `gaussian_problem`'s law);
@@ -153,7 +153,7 @@ class MixturePopulation(AbstractPopulation):
     $x \\sim \\frac12\\mathcal N(\\nu, \\sigma^2 I) + \\frac12\\mathcal N(-\\nu, \\sigma^2 I)$.
     The margin is the mixture $\\frac12\\sum_\\pm\\mathcal N(b \\pm w\\cdot\\nu, s^2)$,
     $s = \\sigma\\|w\\|$, which is not Gaussian: `accuracy` and `loss` average the
-    Gaussian formulas of MATH.md §4 over the two components (MATH.md §13):
+    Gaussian formulas of docs/mathematics.md §4 over the two components (docs/mathematics.md §13):
     $A = \\frac12\\sum_\\pm\\Phi\\big(\\frac{b \\pm w\\cdot\\nu}{s}\\big)$,
     $L^{\\exp} = e^{-b+s^2/2}\\cosh(w\\cdot\\nu)$, and the logistic loss is the average of
     the two Gaussian logistic losses.
@@ -198,7 +198,7 @@ class MixturePopulation(AbstractPopulation):
 
         **Arguments:** `w`, shape `(d,)`; `b`, a scalar.
 
-        **Returns:** a scalar in $[0, 1]$ (the Heaviside convention of MATH.md §2 at
+        **Returns:** a scalar in $[0, 1]$ (the Heaviside convention of docs/mathematics.md §2 at
         $w = 0$).
         """
         means, s = self._components(w, b)
@@ -235,8 +235,8 @@ def mixture_problem(
     $\\nu = \\|\\nu\\|e_1$ (any direction is equivalent, the noise being isotropic). With
     `rng = numpy.random.default_rng(seed)` the signs are `rng.choice([-1, 1], n)` and
     then $g$ = `rng.standard_normal((n, d))`. The law is symmetric under $x \\to -x$, so
-    Wendel's formula and $\\lambda_c = \\frac12$ hold (the paper's $\\nu$ is lost; MATH.md
-    §13 suggests $\\|\\nu\\| = \\sigma$, the default).
+    Wendel's formula and $\\lambda_c = \\frac12$ hold (the paper's $\\nu$ is lost;
+    docs/mathematics.md §13 suggests $\\|\\nu\\| = \\sigma$, the default).
 
     **Arguments:** `n`, `d` positive integers; `sigma > 0`; `nu_norm`: $\\|\\nu\\| \\ge 0$
     (default $\\sigma$); `seed`; `loss` as for `Problem`.
@@ -373,7 +373,7 @@ def _threshold_logistic(sigma, a, w, b):
     $\\mathcal N(\\mu(g), c^2)$ with $\\mu(g) = b + \\sigma w_1g$ and $c = \\sigma\\|w_\\perp\\|$,
     so $L = \\int\\varphi(g)\\,[\\mathbf 1_{g > a}L_G(\\mu, c)
     + \\mathbf 1_{g < a}L_G(-\\mu, c)]\\,dg$ with $L_G$ the Gaussian logistic loss of
-    MATH.md §4. Gauss–Legendre (16 nodes) on panels of $g \\in [-13, 13]$ split at $a$,
+    docs/mathematics.md §4. Gauss–Legendre (16 nodes) on panels of $g \\in [-13, 13]$ split at $a$,
     at fixed points, around the kink $\\mu(g) = 0$ (width $\\max(1, c)/\\sigma|w_1|$)
     and around the tilted peaks $g = \\mp\\sigma w_1$ of $\\varphi(g)e^{\\mp\\mu(g)}$.
     """
@@ -401,7 +401,7 @@ def _threshold_logistic(sigma, a, w, b):
 
 
 class ThresholdPopulation(AbstractPopulation):
-    """Gaussian inputs with threshold labels (paper App. I; MATH.md §13).
+    """Gaussian inputs with threshold labels (paper App. I; docs/mathematics.md §13).
 
     $x \\sim \\mathcal N(0, \\sigma^2 I_d)$, label $y = +1$ iff $x_1 > \\theta =
     \\sigma a_r$, $a_r = \\Phi^{-1}(1 - r)$, so a fraction $r$ is labelled $+1$ ($r = 1$ is
@@ -463,7 +463,8 @@ class ThresholdPopulation(AbstractPopulation):
         return mean, jnp.sqrt(jnp.maximum(second - mean * mean, 0.0))
 
     def accuracy(self, w: Weights, b: Scalar) -> Scalar:
-        """$A = \\Phi(\\beta) + \\Phi(a_r) - 2\\Phi_2(a_r, \\beta; \\rho)$ (MATH.md §13).
+        """$A = \\Phi(\\beta) + \\Phi(a_r) - 2\\Phi_2(a_r, \\beta; \\rho)$
+        (docs/mathematics.md §13).
 
         **Arguments:** `w`, shape `(d,)`; `b`, a scalar.
 
@@ -515,7 +516,7 @@ def threshold_problem(
     n: int, d: int, sigma: float, *, r: float, seed: int = 0, loss="logistic"
 ) -> Problem:
     """Gaussian data with threshold labels: $+1$ iff $x_1 > \\sigma\\Phi^{-1}(1 - r)$
-    (paper App. I; MATH.md §13).
+    (paper App. I; docs/mathematics.md §13).
 
     The data are those of `gaussian_problem(n, d, sigma, seed=seed)` (same numpy
     expression), so $r = 1$ gives exactly that problem. For $r < 1$ the labelled data

@@ -1,4 +1,4 @@
-"""The paper's figures, one command each: `gradflow figure NAME` (MATH.md §14).
+"""The paper's figures, one command each: `gradflow figure NAME` (docs/mathematics.md §14).
 
 Each figure is a function `(out, quick) -> dict` in the registry `FIGURES`. It computes
 with the public API, draws with `gradflow._plots` (or runs a script of `examples/`),
@@ -31,7 +31,7 @@ import numpy as np
 from ._config import compiled
 from ._files import output_dir
 
-SIGMA = 5.0  # σ of Figs. 1, 2, 14, 15, 16 (MATH.md §14: reconstructed)
+SIGMA = 5.0  # σ of Figs. 1, 2, 14, 15, 16 (docs/mathematics.md §14: reconstructed)
 LAMBDAS = (0.3, 0.48, 0.55)  # Fig. 1 left: well below, just below and above 1/2
 
 
@@ -255,7 +255,7 @@ def _fig1(out: Path, quick: bool) -> dict:
         f"{', '.join(str(int(round(v * cfg['n']))) for v in LAMBDAS)}), n = {cfg['n']}, "
         f"σ = {SIGMA:g}, one data draw (seed {cfg['seed']}); gradient flow to t = "
         f"{cfg['t_flow']:.0e} and GD with η = {cfg['lr']} for {cfg['steps']:.0e} steps "
-        f"(t = kη). The paper's n, λ set and η are not stated (MATH.md §14: σ = 5 "
+        f"(t = kη). The paper's n, λ set and η are not stated (docs/mathematics.md §14: σ = 5 "
         f"reconstructed). Right: {cfg['bif_draws']} draws per λ at n = {cfg['bif_n']} "
         f"(App. K3's d grid{' subsampled' if quick else ''}; App. K3 averages 100 draws, "
         "which takes over 10 minutes here): σ‖w*‖ of the inseparable draws "
@@ -399,7 +399,7 @@ def _fig9(out: Path, quick: bool) -> dict:
         "(exponential loss, events on the flow): parallel lines, i.e. a ratio independent of "
         f"ε. Right: sqrt(log(t_gen/t_train)) against log(1 - 2λ) for {gaps.size} values of "
         f"1 - 2λ ∈ [{gaps.min():.0e}, {gaps.max():g}], each at σ = max(10, 2/sqrt(1 - 2λ)) "
-        "(the ratio does not depend on σ), beside MATH.md §10's closed form; slope "
+        "(the ratio does not depend on σ), beside docs/mathematics.md §10's closed form; slope "
         f"{slope:.3f} over 1 - 2λ ≤ 1e-3 (-1/√2 = -0.707). σ and ε are not stated in the "
         "paper.")
     files = result["files"] + _save_data_only(out, "fig9", caption, data)
@@ -438,7 +438,7 @@ def _fig4(out: Path, quick: bool) -> dict:
         f"X = yμe₀ + ξ, ξ₀ ~ N(0, σ_A²), ξ⊥ ~ N(0, σ_B² I), μ = {mu}, σ_B = {sigma_b:g}, "
         f"λ = d/n = {lam} (n = {n}, d = {d}; n is not stated in the paper), the same draw "
         f"(seed 0) for each σ_A. Gradient flow (lines, to t = {t_max:.0e}) and GD with "
-        f"η = {lr} (markers, {steps:.0e} steps, t = kη); test metrics from MATH.md §13 "
+        f"η = {lr} (markers, {steps:.0e} steps, t = kη); test metrics from docs/mathematics.md §13 "
         "(A = Φ(μW₀/s), s² = σ_A²W₀² + σ_B²‖W⊥‖²). Dotted: the bound Φ(μ/σ_A).")
     files = _save(fig, out, "fig4", caption, data,
                   dict(n=n, d=d, mu=mu, sigma_b=sigma_b, lr=lr, steps=steps, t_max=t_max))
@@ -587,8 +587,8 @@ def _fixed_point_statistics(n: int, ds: tuple, draws: int, seed: int = 0) -> dic
             margin_mean=_mean(margins), margin_se=_se(margins),
         ))
     stats = {k: np.array([r[k] for r in rows]) for k in rows[0]}
-    # CGMT (MATH.md §8): -w̃*·z =d rG - W, W = W0(c e^{rG}); positive iff G > c/r, where it
-    # equals log W - log c.
+    # CGMT (docs/mathematics.md §8): -w̃*·z =d rG - W, W = W0(c e^{rG}); positive iff G > c/r,
+    # where it equals log W - log c.
     frac_cgmt, mean_cgmt = [], []
     for lam in stats["lam"]:
         if lam >= 0.5:
@@ -627,13 +627,14 @@ def _fig67(out: Path, quick: bool, which: int) -> dict:
     common = (
         f"n = {cfg['n']} (the paper: n = 2400, App. K1/K2, with the d grid scaled to the same "
         f"λ), {cfg['draws']} draws per λ, unit-variance data (the paper's σ cannot be "
-        "recovered, MATH.md §15.7: the quantities are in the σ-free units of §12). "
+        "recovered, docs/mathematics.md §15.7: the quantities are in the σ-free units of §12). "
         "Separability and the margin by the hard-margin QP; w* by damped Newton on log L̃ "
         "for the inseparable draws.")
     if which == 6:
         caption = (
             "Fig. 6. Left: the fraction of samples with S∞·x_i > 0 (ours: w*·x_i < 0, S = -w) "
-            "over the inseparable draws (mean ± s.e.), with the CGMT limit Φ(-c/r) (MATH.md "
+            "over the inseparable draws (mean ± s.e.), "
+            "with the CGMT limit Φ(-c/r) (docs/mathematics.md "
             "§8; → 0.145 as λ → 1/2: it does not go to zero). Right: the fraction of "
             f"separable draws against Wendel's formula. {common}")
     else:
@@ -752,9 +753,10 @@ def _fig15(out: Path, quick: bool) -> dict:
         f"Fig. 15. Gradient flow (logistic loss) for three input laws at λ = {d / n:.3g} (n = "
         f"{n}, d = {d}), all labels +1, RMS scale σ = {SIGMA:g}: isotropic N(0, σ²I); "
         f"N(0, Σ) with eigenvalues ∝ k^-{alpha:g} normalized to mean σ² (α = {alpha:g}); "
-        "½N(ν, σ²I) + ½N(-ν, σ²I) with ‖ν‖ = σ. The paper's λ, α and ν are lost (MATH.md §13); "
+        "½N(ν, σ²I) + ½N(-ν, σ²I) with ‖ν‖ = σ. The paper's λ, "
+        "α and ν are lost (docs/mathematics.md §13); "
         "each law uses its first inseparable draw from seed 10 on (test metrics from the "
-        f"closed forms of MATH.md §13). {'; '.join(facts)}.")
+        f"closed forms of docs/mathematics.md §13). {'; '.join(facts)}.")
     files = _save(fig, out, "fig15", caption, data,
                   dict(n=n, d=d, sigma=SIGMA, alpha=alpha, nu_norm=SIGMA, seeds=seeds,
                        t_max=t_max))
@@ -804,7 +806,8 @@ def _fig16(out: Path, quick: bool) -> dict:
         f"Fig. 16. Threshold labels (App. I): label +1 iff x₁ > σΦ⁻¹(1 - r), for r = 1, 0.99, "
         f"0.95 on the same inputs (n = {n}, d = {d}, λ = {d / n:.3g}, σ = {SIGMA:g}, seed {seed}; "
         f"the paper: λ = 0.48, rest as Fig. 1). Gradient flow, logistic loss, to t = "
-        f"{t_max:.0e}. Test accuracy from MATH.md §13 (the paper's Eq. 52, Φ₂ by Genz's "
+        f"{t_max:.0e}. Test accuracy from docs/mathematics.md §13 "
+        "(the paper's Eq. 52, Φ₂ by Genz's "
         "method), test loss by quadrature. For r < 1 the labelled data are separable with the "
         f"bias and the limiting accuracy is below 1. {'; '.join(facts)}.")
     files = _save(fig, out, "fig16", caption, data,

@@ -1,4 +1,4 @@
-"""Gradient flow in three clocks (MATH.md §3, §5).
+"""Gradient flow in three clocks (docs/mathematics.md §3, §5).
 
 Each clock is a strategy `equinox.Module` that says how to turn physical time and
 parameters into its own time and state, gives the vector field `f(time, state, problem)`
@@ -136,7 +136,7 @@ class AbstractClock(eqx.Module):
 
 class PhysicalTime(AbstractClock):
     """Physical gradient-flow time $t$: $\\dot w = \\frac1n\\sum_i(-\\ell'(m_i))y_ix_i$,
-    $\\dot b = \\frac1n\\sum_i(-\\ell'(m_i))y_i$ (MATH.md §3). State: `Params(w, b)`."""
+    $\\dot b = \\frac1n\\sum_i(-\\ell'(m_i))y_i$ (docs/mathematics.md §3). State: `Params(w, b)`."""
 
     name = "physical"
 
@@ -166,7 +166,7 @@ class ConformalState(eqx.Module):
 
 
 class ConformalTime(AbstractClock):
-    """Conformal time $\\tau$, $d\\tau = e^{-b}dt$ (paper Eq. 8; MATH.md §5).
+    """Conformal time $\\tau$, $d\\tau = e^{-b}dt$ (paper Eq. 8; docs/mathematics.md §5).
 
     $\\frac{d\\theta}{d\\tau} = e^{b}(-\\nabla L)$, and $q = \\log(1+t)$ is carried as a
     state with $\\frac{dq}{d\\tau} = e^{b-q}$. For the exponential loss the $w$ equation
@@ -218,12 +218,12 @@ class ConformalTime(AbstractClock):
 
 
 class LogTime(AbstractClock):
-    """Log time $s = \\log(t + t_c)$ with $\\beta = b - s$ (MATH.md §5).
+    """Log time $s = \\log(t + t_c)$ with $\\beta = b - s$ (docs/mathematics.md §5).
 
     $\\frac{dw}{ds} = \\frac1n\\sum_i y_ix_i\\ell_i$, $\\frac{d\\beta}{ds} = \\frac1n\\sum_i
     a_i\\ell_i - 1$, $\\ell_i = (t+t_c)(-\\ell'(m_i))$, $m_i = y_iw\\cdot x_i + a_i(s+\\beta)$.
     Autonomous for the exponential loss; the generalizing state is a hyperbolic fixed
-    point (MATH.md §8), and the clock reaches $t = 10^{30}$ and beyond in a few hundred
+    point (docs/mathematics.md §8), and the clock reaches $t = 10^{30}$ and beyond in a few hundred
     steps. State: `Params(w, beta)`.
 
     **Arguments:** `t_c > 0` (default 1); GF is autonomous, so the shift is exact.

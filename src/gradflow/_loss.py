@@ -1,4 +1,4 @@
-"""Per-sample losses $\\ell(m)$ of the margin $m = y(w\\cdot x + b)$ (MATH.md §2).
+"""Per-sample losses $\\ell(m)$ of the margin $m = y(w\\cdot x + b)$ (docs/mathematics.md §2).
 
 Each loss is a small `equinox.Module` strategy with three numerically stable pieces:
 

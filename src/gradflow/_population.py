@@ -2,15 +2,15 @@
 
 For the isotropic Gaussian population $x\\sim\\mathcal N(0,\\sigma^2 I)$ the margin
 $m=w\\cdot x+b$ is distributed as $\\mathcal N(\\bar m, s^2)$ with $\\bar m=b$ and
-$s=\\sigma\\lVert w\\rVert$ (MATH.md §4). The same functions serve every model whose
-margin is Gaussian (MATH.md §13: finite $\\sigma_A$, anisotropic covariance).
+$s=\\sigma\\lVert w\\rVert$ (docs/mathematics.md §4). The same functions serve every model whose
+margin is Gaussian (docs/mathematics.md §13: finite $\\sigma_A$, anisotropic covariance).
 
 All functions are pure JAX, float64, elementwise over broadcastable arrays, and safe
 under `jax.jit`, `jax.vmap` and `jax.grad` (including at $s=0$ and at the $s=2$
 branch switch of the logistic loss). The public functions are wrapped in `jax.jit`
 (eager op-by-op dispatch of the quadratures would take seconds on first use).
 
-Implementation notes (deviations from / additions to MATH.md §4):
+Implementation notes (deviations from / additions to docs/mathematics.md §4):
 
 * `jax.scipy.special.erfcx` (jax 0.10.2) returns 0 for arguments in a narrow window
   around $[26.54, 26.64]$; `_erfcx` below patches it with the asymptotic series for
@@ -20,7 +20,7 @@ Implementation notes (deviations from / additions to MATH.md §4):
   $\\varphi(\\beta)[1-\\beta\\sqrt{\\pi/2}\\,\\mathrm{erfcx}(\\beta/\\sqrt2)]$ form
   (relative error $\\sim\\epsilon\\beta^2$ there).
 * The last Gauss–Legendre panel end $P_8$ of the $s>2$ rule is changed for a tilted
-  peak left of the origin ($u_*<0$): MATH.md's $\\max(45, u_*+8s)$ cuts the decaying
+  peak left of the origin ($u_*<0$): docs/mathematics.md's $\\max(45, u_*+8s)$ cuts the decaying
   tail of the remainder integrand too early when $u_*<-3s$ or so (relative error
   $4\\cdot10^{-11}$ at $\\bar m=98$, $s=12.3$; $1.5\\cdot10^{-9}$ at $\\bar m=300$,
   $s=20$; $3\\cdot10^{-5}$ at $\\bar m=950$, $s=34.5$). Here
@@ -64,7 +64,7 @@ _GL_X = _gl_x
 _GL_W = _gl_w
 
 _ACC_STEP = 40.0  # |mbar|/s beyond which Phi(mbar/s) is exactly 0 or 1 in float64
-_SPLIT_S = 2.0  # s <= 2: Gauss-Hermite; s > 2: hinge + remainder (MATH.md §4)
+_SPLIT_S = 2.0  # s <= 2: Gauss-Hermite; s > 2: hinge + remainder (docs/mathematics.md §4)
 _INV_SQRT_2PI = 1.0 / np.sqrt(2.0 * np.pi)
 _SQRT_PI_2 = np.sqrt(np.pi / 2.0)
 _CF_BETA = 4.0  # beta >= 4: continued fraction for 1 - beta * Mills(beta)
@@ -129,7 +129,7 @@ def _hinge_g(x):
 
 @jax.custom_jvp
 def _hinge(b, s):
-    """Hinge part $H=\\mathbb E(-m)_+=s\\,\\psi(b/s)$, $s>0$ (MATH.md §4).
+    """Hinge part $H=\\mathbb E(-m)_+=s\\,\\psi(b/s)$, $s>0$ (docs/mathematics.md §4).
 
     $\\psi(\\beta)=\\varphi(\\beta)-\\beta\\Phi(-\\beta)
     =(-\\beta)_+ + \\varphi(|\\beta|)\\,g(|\\beta|)$ (using $\\psi(\\beta)-\\psi(-\\beta)=-\\beta$),
@@ -153,18 +153,19 @@ def _hinge_jvp(primals, tangents):
 
 
 def _psi(beta):
-    """$\\psi(\\beta)=\\mathbb E(G-\\beta)_+=\\varphi(\\beta)-\\beta\\Phi(-\\beta)$ (MATH.md §4)."""
+    """$\\psi(\\beta)=\\mathbb E(G-\\beta)_+=\\varphi(\\beta)-\\beta\\Phi(-\\beta)$
+    (docs/mathematics.md §4)."""
     beta = _as_f64(beta)
     return _hinge(beta, jnp.ones_like(beta))
 
 
 @jax.jit
 def gaussian_accuracy(mbar, s):
-    """Population accuracy $A_{\\rm gen}=P(m>0)=\\Phi(\\bar m/s)$ (MATH.md §4).
+    """Population accuracy $A_{\\rm gen}=P(m>0)=\\Phi(\\bar m/s)$ (docs/mathematics.md §4).
 
     Computed with `ndtr` (accurate in both tails). At $s=0$ the margin is
     deterministic and the result is the Heaviside function $\\Theta(\\bar m)$ with
-    $\\Theta(0)=0$ (MATH.md §2); gradients there are 0, never NaN.
+    $\\Theta(0)=0$ (docs/mathematics.md §2); gradients there are 0, never NaN.
 
     **Arguments:**
 
@@ -187,7 +188,7 @@ def gaussian_accuracy(mbar, s):
 
 @jax.jit
 def gaussian_log_exponential_loss(mbar, s):
-    """Logarithm of the population exponential loss, $-\\bar m+s^2/2$ (MATH.md §4).
+    """Logarithm of the population exponential loss, $-\\bar m+s^2/2$ (docs/mathematics.md §4).
 
     **Arguments:**
 
@@ -203,7 +204,7 @@ def gaussian_log_exponential_loss(mbar, s):
 @jax.jit
 def gaussian_exponential_loss(mbar, s):
     """Population exponential loss $L^{\\exp}_{\\rm gen}=\\mathbb E\\,e^{-m}=e^{-\\bar m+s^2/2}$
-    (MATH.md §4).
+    (docs/mathematics.md §4).
 
     Overflows to `inf` / underflows to 0 outside the float64 range; use
     `gaussian_log_exponential_loss` for extreme arguments.
@@ -254,7 +255,7 @@ def _logistic_gh(b, s):
 
 
 def _logistic_split(b, s):
-    """Hinge + remainder rule for s > 2 (MATH.md §4; P8 modified for u* < 0).
+    """Hinge + remainder rule for s > 2 (docs/mathematics.md §4; P8 modified for u* < 0).
 
     The remainder integrand $\\log(1+e^{-u})[p(u)+p(-u)]$ is written as
     $e^{\\ell}\\,k(u)\\,e^{E(u)}[1+e^{-2|\\bar m|u/s^2}]/(s\\sqrt{2\\pi})$ with the peak
@@ -305,7 +306,7 @@ def _logistic_split(b, s):
 def gaussian_logistic_loss(mbar, s):
     """Population logistic (cross-entropy) loss
     $L^{\\log}_{\\rm gen}=\\mathbb E\\,\\mathrm{softplus}(-\\bar m-sG)$, $G\\sim\\mathcal N(0,1)$,
-    by the split rule of MATH.md §4.
+    by the split rule of docs/mathematics.md §4.
 
     * $s\\le2$: 96-node Gauss–Hermite.
     * $s>2$: $L=H+R$, hinge $H=s\\,\\psi(\\bar m/s)$ in closed form plus the remainder

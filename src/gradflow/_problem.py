@@ -1,8 +1,9 @@
 """Learning problems: data, labels, loss and the population that defines test metrics.
 
 The model is linear with a bias, $f(x) = w\\cdot x + b$, and the margin of a sample with
-label $y = \\pm1$ is $m = y(w\\cdot x + b)$ (MATH.md §1: labels $+1$, generalization means
-$b \\to +\\infty$; the paper's labels are $-1$, mapped by $S = -w$, $b_P = -b$).
+label $y = \\pm1$ is $m = y(w\\cdot x + b)$ (docs/mathematics.md §1: labels $+1$,
+generalization means $b \\to +\\infty$; the paper's
+labels are $-1$, mapped by $S = -w$, $b_P = -b$).
 """
 
 import abc
@@ -38,7 +39,7 @@ class AbstractPopulation(eqx.Module):
     """A data distribution under which the margin $m = y(w\\cdot x+b)$ is Gaussian.
 
     Subclasses give the mean and standard deviation of the margin; accuracy and loss
-    follow from `gradflow._population` (MATH.md §4).
+    follow from `gradflow._population` (docs/mathematics.md §4).
     """
 
     @abc.abstractmethod
@@ -59,7 +60,7 @@ class AbstractPopulation(eqx.Module):
 class GaussianPopulation(AbstractPopulation):
     """The paper's reduced model: $x \\sim \\mathcal N(0, \\sigma^2 I_d)$, label $+1$.
 
-    The margin is $\\mathcal N(b, \\sigma^2\\|w\\|^2)$ (MATH.md §4, Eqs. 3–4).
+    The margin is $\\mathcal N(b, \\sigma^2\\|w\\|^2)$ (docs/mathematics.md §4, Eqs. 3–4).
 
     **Arguments:** `sigma > 0`, the standard deviation of each input coordinate.
 
@@ -76,7 +77,7 @@ class GaussianPopulation(AbstractPopulation):
 
 
 class TwoGaussianPopulation(AbstractPopulation):
-    """The original two-Gaussian model (MATH.md §1, §13), without bias.
+    """The original two-Gaussian model (docs/mathematics.md §1, §13), without bias.
 
     $y = \\pm1$ equiprobable, $X = y\\mu e_0 + \\xi \\in \\mathbb R^{d+1}$,
     $\\xi_0 \\sim \\mathcal N(0, \\sigma_A^2)$, $\\xi_\\perp \\sim \\mathcal N(0, \\sigma_B^2 I_d)$.
@@ -257,7 +258,7 @@ class Problem(eqx.Module):
     - `y`: labels $\\pm1$, shape `(n,)`; default all $+1$ (the paper's reduced model).
     - `loss`: `"logistic"` (cross-entropy, default) or `"exponential"`, or an `AbstractLoss`.
     - `sigma`: if given, test metrics come from the Gaussian population
-      $\\mathcal N(0, \\sigma^2 I)$ with label $+1$ (closed forms, MATH.md §4).
+      $\\mathcal N(0, \\sigma^2 I)$ with label $+1$ (closed forms, docs/mathematics.md §4).
     - `x_test`, `y_test`: a held-out set (labels default to $+1$); used for test metrics
       when given (it takes precedence over `sigma` and `population`).
     - `population`: any `AbstractPopulation` (e.g. `TwoGaussianPopulation`) instead of `sigma`.
@@ -365,7 +366,7 @@ class Problem(eqx.Module):
         return self.y_test * (self.x_test @ w + bias)
 
     def test_loss(self, w, b) -> Scalar:
-        """Test loss: held-out mean loss, or the population loss (MATH.md §4)."""
+        """Test loss: held-out mean loss, or the population loss (docs/mathematics.md §4)."""
         if self.x_test is not None:
             return _mean_loss(self.loss, self._test_margins(w, b))
         if self.population is not None:
@@ -373,7 +374,8 @@ class Problem(eqx.Module):
         return jnp.nan
 
     def test_accuracy(self, w, b) -> Scalar:
-        """Test accuracy: held-out fraction correct, or $\\Phi(\\bar m/s)$ (MATH.md §4)."""
+        """Test accuracy: held-out fraction correct,
+        or $\\Phi(\\bar m/s)$ (docs/mathematics.md §4)."""
         if self.x_test is not None:
             return jnp.mean(self._test_margins(w, b) > 0)
         if self.population is not None:
@@ -383,7 +385,7 @@ class Problem(eqx.Module):
 
 def _mean_loss(loss: AbstractLoss, m):
     # mean of l(m_i) as exp(logsumexp(log l(m_i)) - log n): finite whenever the true
-    # value is, for the exponential loss too (MATH.md §2).
+    # value is, for the exponential loss too (docs/mathematics.md §2).
     return jnp.exp(jax.nn.logsumexp(loss.log_value(m)) - jnp.log(m.shape[0]))
 
 
@@ -442,7 +444,7 @@ def two_gaussian_problem(
     seed: int = 0,
     loss="logistic",
 ) -> Problem:
-    """The original two-Gaussian model of the paper (Sec. 3.1, 5; MATH.md §1, §13).
+    """The original two-Gaussian model of the paper (Sec. 3.1, 5; docs/mathematics.md §1, §13).
 
     Labels $y = \\pm1$ equiprobable, inputs $X = y\\mu e_0 + \\xi \\in \\mathbb R^{d+1}$ with
     $\\xi_0 \\sim \\mathcal N(0,\\sigma_A^2)$ (the paper's $\\sigma_1$) and
@@ -477,7 +479,7 @@ def two_gaussian_problem(
 def reduced_problem(problem: Problem) -> Problem:
     """The reduced model equivalent to a two-Gaussian problem with $\\sigma_A = 0$.
 
-    Uses MATH.md §1: $x = z/\\mu$ with $z = (yX)_\\perp$, $\\sigma = \\sigma_B/\\mu$. A
+    Uses docs/mathematics.md §1: $x = z/\\mu$ with $z = (yX)_\\perp$, $\\sigma = \\sigma_B/\\mu$. A
     trajectory $(W_0, W_\\perp)(t)$ of the full model equals $(b, w)(\\mu^2 t)/\\mu$.
 
     **Arguments:** `problem`, from `two_gaussian_problem(..., sigma_a=0)`.

@@ -1,4 +1,4 @@
-"""Where gradient flow ends up, predicted before integrating (MATH.md §7).
+"""Where gradient flow ends up, predicted before integrating (docs/mathematics.md §7).
 
 For exponentially tailed losses $\\theta(t) = \\hat\\theta\\log t + O(1)$ with
 $\\hat\\theta = \\arg\\min\\{\\|\\theta\\|^2 : \\hat z_i\\cdot\\theta \\ge 1\\}$, the extended
@@ -54,7 +54,7 @@ class Asymptotics(eqx.Module):
 
 
 def asymptotics(problem: Problem) -> Asymptotics:
-    """Predict the late-time state of gradient flow without integrating (MATH.md §7).
+    """Predict the late-time state of gradient flow without integrating (docs/mathematics.md §7).
 
     Holds for the logistic and exponential losses alike (both are exponentially tailed).
 

@@ -1,17 +1,17 @@
 """The bifurcation diagram in $\\lambda = d/n$ and the exchange of stability at $\\frac12$.
 
-MATH.md §6–9. For each $\\lambda$, `realizations` Gaussian data sets $x\\sim\\mathcal N(0,
-\\sigma^2 I_d)$ are classified by the hard-margin QP (`is_separable`; the LP of
-`separability` agrees); inseparable draws get the fixed
+docs/mathematics.md §6–9. For each $\\lambda$, `realizations` Gaussian data sets
+$x\\sim\\mathcal N(0, \\sigma^2 I_d)$ are classified by the hard-margin QP (`is_separable`;
+the LP of `separability` agrees); inseparable draws get the fixed
 point $w^*$ and its slowest rate $h_1$ (Newton and `eigh`, batched with `jax.vmap`),
 separable draws the margin $\\gamma$ (NNLS). Everything σ-dependent is reported in the
-σ-free variables of MATH.md §12: $\\|\\tilde w^*\\| = \\sigma\\|w^*\\|$,
+σ-free variables of docs/mathematics.md §12: $\\|\\tilde w^*\\| = \\sigma\\|w^*\\|$,
 $\\tilde h_1 = h_1/\\sigma^2$, $\\gamma_z = \\gamma_x/\\sigma$.
 
 `critical_point` locates $\\lambda_c(n)$ from $P_{sep} = \\frac12$ (probit fit) and from
 the divergence of $\\|\\tilde w^*\\|$; `extrapolate` takes $\\lambda_c(n)$ to $n = \\infty$;
 `divergence_law` compares the power law $\\|\\tilde w^*\\|\\propto(\\frac12-\\lambda)^{-\\nu}$
-(MATH.md §8: $\\nu = \\frac12$) with the logarithm of the two-point model.
+(docs/mathematics.md §8: $\\nu = \\frac12$) with the logarithm of the two-point model.
 """
 
 import math
@@ -339,7 +339,7 @@ def extrapolate(points, ns, *, exponent: float = 0.5) -> BifurcationPoint:
 
 
 class DivergenceLaw(eqx.Module):
-    """Fit of $\\|\\tilde w^*\\|$ as $\\lambda\\to\\frac12^-$ (MATH.md §8, §15.5).
+    """Fit of $\\|\\tilde w^*\\|$ as $\\lambda\\to\\frac12^-$ (docs/mathematics.md §8, §15.5).
 
     **Fields:** `exponent` $\\nu$ and `exponent_err` of the power law
     $A(\\frac12-\\lambda)^{-\\nu}$; `amplitude` $A$; `rss_power`, `rss_log`: residual sums
@@ -361,7 +361,7 @@ def divergence_law(bif: Bifurcation, *, lam_min: float = 0.3, lam_max: float | N
     """Measure how $\\|\\tilde w^*\\|$ (median over inseparable draws) diverges at ½.
 
     Uses $\\lambda\\in[$`lam_min`, `lam_max`$]$; by default `lam_max` $= \\frac12 -
-    2/\\sqrt n$, outside the finite-size window (MATH.md §15.5).
+    2/\\sqrt n$, outside the finite-size window (docs/mathematics.md §15.5).
 
     **Arguments:** `bif`, a `Bifurcation`; `lam_min`, `lam_max`: the fitted range of $\\lambda$.
 

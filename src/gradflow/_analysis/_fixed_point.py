@@ -1,4 +1,4 @@
-"""The conformal-time fixed point $w^* = \\arg\\min\\tilde L$ (MATH.md §8).
+"""The conformal-time fixed point $w^* = \\arg\\min\\tilde L$ (docs/mathematics.md §8).
 
 $\\tilde L(w) = \\frac1n\\sum_i e^{-w\\cdot z_i}$ with $z_i = y_ix_i$ (`problem.z`). For the
 reduced model (all labels $+1$, with a bias) the exponential-loss flow in conformal time
@@ -46,7 +46,7 @@ class FixedPoint(AbstractResult):
     **Fields:**
 
     - `w`: $w^*$, shape `(d,)`; NaN when there is no finite fixed point (separable).
-    - `log_ltilde`: $\\log\\tilde L(w^*)$ (the limit of $b - \\log t$, MATH.md §7).
+    - `log_ltilde`: $\\log\\tilde L(w^*)$ (the limit of $b - \\log t$, docs/mathematics.md §7).
     - `grad_norm`: $\\|\\nabla\\tilde L(w^*)\\|$, the conformal vector field at `w`.
     - `steps`: Newton iterations used.
     - `result`: an `AnalysisResults` member.
@@ -114,7 +114,8 @@ def fixed_point(
     max_steps: int = DEFAULT_MAX_STEPS,
     throw: bool = True,
 ) -> FixedPoint:
-    """Find $w^* = \\arg\\min_w \\tilde L(w)$, the conformal-time fixed point (MATH.md §8).
+    """Find $w^* = \\arg\\min_w \\tilde L(w)$,
+    the conformal-time fixed point (docs/mathematics.md §8).
 
     Separability is decided first (the hard-margin QP, `is_separable`): separable data
     have no finite fixed point and get `status == "separable"` (with `w` NaN) without a

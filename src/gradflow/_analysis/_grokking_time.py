@@ -1,6 +1,7 @@
-"""Grokking times measured on the flow and predicted from the fixed point (MATH.md §8, §10).
+"""Grokking times measured on the flow and predicted
+from the fixed point (docs/mathematics.md §8, §10).
 
-`grokking_time` integrates gradient flow in log time $s = \\log(1+t)$ (MATH.md §5), with
+`grokking_time` integrates gradient flow in log time $s = \\log(1+t)$ (docs/mathematics.md §5), with
 conformal time $\\tau$ carried along ($d\\tau/ds = e^{-\\beta}$, $\\beta = b - s$), and
 locates each threshold crossing with a `diffrax.Event` whose condition is a smooth
 function of the state ($\\log L - \\log\\epsilon$, or level $-$ accuracy) and an
@@ -11,7 +12,7 @@ reaches $t = 10^{60}$ ($s \\approx 138$) and far beyond in a few thousand steps.
 
 `grokking_prediction` needs the fixed point only: for the exponential loss
 $\\log(t_{gen}/t_{train}) \\to \\sigma^2\\|w^*\\|^2/2 - \\log\\tilde L^*$ and
-$\\tau_{gen} - \\tau_{train} \\to$ that over $\\tilde L^*$ (MATH.md §10, not the paper's
+$\\tau_{gen} - \\tau_{train} \\to$ that over $\\tilde L^*$ (docs/mathematics.md §10, not the paper's
 Eqs. 40–41); the relaxation rate $h_1$ says how small $\\epsilon$ must be.
 """
 
@@ -63,7 +64,7 @@ _BIG = 1e300
 
 
 class GrokkingTime(AbstractResult):
-    """First times the training and test losses fall to $\\epsilon$ (MATH.md §10).
+    """First times the training and test losses fall to $\\epsilon$ (docs/mathematics.md §10).
 
     Arrays have the shape of `eps` (scalars for a scalar `eps`).
 
@@ -110,7 +111,7 @@ class GrokkingTime(AbstractResult):
 
 
 class GrokkingPrediction(AbstractResult):
-    """What the fixed point predicts for the grokking time (MATH.md §8, §10).
+    """What the fixed point predicts for the grokking time (docs/mathematics.md §8, §10).
 
     **Fields:**
 
@@ -119,7 +120,8 @@ class GrokkingPrediction(AbstractResult):
       general $\\log\\mathbb E_{test}e^{-w^*\\cdot x} - \\log\\tilde L^*$; `ratio` its
       exponential (`inf` past the float range).
     - `delta_tau`: $\\tau_{gen} - \\tau_{train} =$ `log_ratio` $/\\tilde L^*$, independent
-      of $\\epsilon$ (MATH.md §10; the paper's Eqs. 40–41 drop the factor $\\tilde L^*$).
+      of $\\epsilon$ (docs/mathematics.md §10;
+      the paper's Eqs. 40–41 drop the factor $\\tilde L^*$).
     - `ltilde`: $\\tilde L^* = \\tilde L(w^*)$; `w_norm`: $\\|w^*\\|$; `h1`: slowest
       conformal rate $h_1 = \\min\\mathrm{eig}\\,\\nabla^2\\tilde L(w^*)$.
     - `log_rate`: $h_1/\\tilde L^*$, so $\\|w - w^*\\| \\propto t^{-h_1/\\tilde L^*}$;
@@ -172,7 +174,7 @@ class _State(eqx.Module):
 
 
 def _log_test_loss(problem: Problem, w, b):
-    """$\\log L_{test}$ without under/overflow (MATH.md §2, §4)."""
+    """$\\log L_{test}$ without under/overflow (docs/mathematics.md §2, §4)."""
     loss = problem.loss
     if problem.x_test is not None:
         bias = b if problem.fit_bias else 0.0
@@ -343,7 +345,8 @@ def grokking_time(
     max_steps: int = DEFAULT_MAX_STEPS,
     throw: bool = True,
 ) -> GrokkingTime:
-    """Measure $t_{train}(\\epsilon)$, $t_{gen}(\\epsilon)$ and their ratio (MATH.md §10).
+    """Measure $t_{train}(\\epsilon)$, $t_{gen}(\\epsilon)$
+    and their ratio (docs/mathematics.md §10).
 
     Gradient flow is solved in log time $s = \\log(1+t)$ with conformal time carried
     along; each threshold crossing is located by a `diffrax.Event` and a Newton root
@@ -553,7 +556,7 @@ def _error_model(log_eps, d_star, lt, h1, b0, amp_w, slope):
     With $w$ on the slow mode, $\\delta w \\approx A_w e^{-h_1\\tau}$ and
     $\\tau(t) \\approx (\\log t + \\log\\tilde L^* - b_0)/\\tilde L^*$; then
     $\\log(t_{gen}/t_{train}) - D^* = [D(w(t_{gen})) - D^*] - g(t_{gen}) + g(t_{train})$
-    with $g = \\beta - \\log\\tilde L(w)$ (MATH.md §10): a linear term
+    with $g = \\beta - \\log\\tilde L(w)$ (docs/mathematics.md §10): a linear term
     $|\\nabla D\\cdot v_1|\\,\\delta w(t_{gen})$, a quadratic one
     $\\kappa^2\\delta w(t_{train})^2/|1-2\\kappa|$ and the bias transient
     $\\epsilon e^{b_0}/\\tilde L^*$.
@@ -654,7 +657,7 @@ def _check_accuracy(accuracy) -> float:
 def grokking_prediction(
     problem, *, accuracy: float = DEFAULT_ACCURACY, y0=None
 ) -> GrokkingPrediction:
-    """Predict the grokking-time ratio from the fixed point alone (MATH.md §8, §10).
+    """Predict the grokking-time ratio from the fixed point alone (docs/mathematics.md §8, §10).
 
     $\\log(t_{gen}/t_{train}) \\to D^* = \\sigma^2\\|w^*\\|^2/2 - \\log\\tilde L^*$ as
     $\\epsilon \\to 0$ (exponential loss: $\\log L_{test} - \\log L_{train} = D(w)$ exactly,

@@ -1,4 +1,4 @@
-"""Large-$n$ (proportional limit) curves of the bifurcation diagram (MATH.md §6, §8).
+"""Large-$n$ (proportional limit) curves of the bifurcation diagram (docs/mathematics.md §6, §8).
 
 - Above $\\lambda_c = \\frac12$: the Gardner margin $\\gamma_z(\\lambda)$, solving
   $\\lambda = (1+\\gamma^2)\\Phi(\\gamma) + \\gamma\\varphi(\\gamma)$.
@@ -38,7 +38,8 @@ def _gardner_residual(g, lam):
 
 
 def gardner_margin(lam):
-    """Large-$n$ margin $\\gamma_z(\\lambda)$ of unit-variance Gaussian data (MATH.md §6).
+    """Large-$n$ margin $\\gamma_z(\\lambda)$ of
+    unit-variance Gaussian data (docs/mathematics.md §6).
 
     Solves $\\lambda = (1+\\gamma^2)\\Phi(\\gamma)+\\gamma\\varphi(\\gamma)$ by Brent's method
     for $\\lambda > \\frac12$; $0$ for $\\lambda \\le \\frac12$ (inseparable phase). Near
@@ -100,7 +101,7 @@ def _cgmt_residual(log_r, lam):
 
 
 class CGMTFixedPoint(eqx.Module):
-    """Large-$n$ prediction for the fixed point at $\\lambda < \\frac12$ (MATH.md §8).
+    """Large-$n$ prediction for the fixed point at $\\lambda < \\frac12$ (docs/mathematics.md §8).
 
     **Fields:** `lam`; `r` $= \\|\\tilde w^*\\|$; `c`; `ltilde` $= \\tilde L^* =
     \\mathbb E[W]/c$; `negative_fraction` $= \\Phi(-c/r)$, the fraction of samples with
@@ -115,7 +116,8 @@ class CGMTFixedPoint(eqx.Module):
 
 
 def cgmt_fixed_point(lam: float) -> CGMTFixedPoint:
-    """Solve the CGMT equations of MATH.md §8 for $r = \\|\\tilde w^*\\|$ at one $\\lambda$.
+    """Solve the CGMT equations of docs/mathematics.md §8
+    for $r = \\|\\tilde w^*\\|$ at one $\\lambda$.
 
     Nested Brent root finding ($c$ from $\\mathbb E[W/(1+W)] = \\lambda$ at fixed $r$,
     then $r$ from $\\mathbb E[W^2] = \\lambda r^2$). Near $\\lambda_c$,
@@ -156,7 +158,7 @@ def cgmt_norm(lam):
 
 
 def limiting_accuracy(lam, sigma: float):
-    """Large-$n$ limiting test accuracy $A_\\infty(\\lambda)$ (MATH.md §7).
+    """Large-$n$ limiting test accuracy $A_\\infty(\\lambda)$ (docs/mathematics.md §7).
 
     $1$ for $\\lambda \\le \\frac12$, $\\Phi(1/(\\sigma^2\\gamma_z(\\lambda)))$ above.
 

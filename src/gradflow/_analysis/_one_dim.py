@@ -1,20 +1,20 @@
-"""The two-point model of the paper (§4, App. E) and its closed forms (MATH.md §9–11).
+"""The two-point model of the paper (§4, App. E) and its closed forms (docs/mathematics.md §9–11).
 
-Two training points on a line, in our flipped convention (MATH.md §11): $x_1 = \\sigma$,
+Two training points on a line, in our flipped convention (docs/mathematics.md §11): $x_1 = \\sigma$,
 $x_2 = \\sigma a$ with $a = 2\\lambda - 1$, labels $+1$, a bias, the exponential loss
 $\\tilde L(w) = \\frac12(e^{-\\sigma w} + e^{-\\sigma aw})$, and the Gaussian population
-$\\mathcal N(0, \\sigma^2)$ for test metrics (MATH.md §4 with $s = \\sigma|w|$). The data
-are separable from the origin iff $\\lambda > \\frac12$ ($x_2 > 0$ here, $x_2 < 0$ in the
+$\\mathcal N(0, \\sigma^2)$ for test metrics (docs/mathematics.md §4 with $s = \\sigma|w|$).
+The data are separable from the origin iff $\\lambda > \\frac12$ ($x_2 > 0$ here, $x_2 < 0$ in the
 paper's convention).
 
 `TwoPointModel` is a thin `equinox.Module` holding $\\lambda$, $\\sigma$ and the
 `Problem` it builds (`.problem`); `as_problem` lets gradflow's analysis functions take
 either. It is not a `Problem` subclass: `Problem` is a final class with its own
 validating `__init__`, and `Problem.lam` is $d/n = \\frac12$ for any two points in one
-dimension, which would clash with the model's $\\lambda$ (STYLE.md: wrap, do not
+dimension, which would clash with the model's $\\lambda$ (wrap, do not
 override concrete methods).
 
-Closed forms (conformal time $\\tau$, $d\\tau = e^{-b}dt$; MATH.md §11):
+Closed forms (conformal time $\\tau$, $d\\tau = e^{-b}dt$; docs/mathematics.md §11):
 
 - general $a \\in (-1, 1)\\setminus\\{0\\}$: $\\tau = F(w) - F(w_0)$ with
   $F(w) = \\frac2{\\sigma^2}e^{\\sigma w}{}_2F_1(1, c; 1+c; -ae^{\\sigma(1-a)w})$,
@@ -136,7 +136,8 @@ class TwoPointSolution(eqx.Module):
 
 
 class TwoPointFixedPoints(eqx.Module):
-    """Both asymptotic states of the two-point model in Lotka–Volterra form (MATH.md §9).
+    """Both asymptotic states of the two-point model
+    in Lotka–Volterra form (docs/mathematics.md §9).
 
     $\\ell_i = (t+t_c)e^{-m_i}$, $\\frac{d\\ell_i}{ds} = \\ell_i(1 - \\frac12\\sum_jK_{ij}\\ell_j)$,
     $K_{ij} = 1 + x_ix_j$.
@@ -187,7 +188,7 @@ def _check_lam_sigma(lam, sigma):
 
 
 class TwoPointModel(eqx.Module):
-    """The paper's one-dimensional two-point model (§4 Eq. 11, App. E; MATH.md §11).
+    """The paper's one-dimensional two-point model (§4 Eq. 11, App. E; docs/mathematics.md §11).
 
     Data $x = (\\sigma, \\sigma(2\\lambda-1))$ (our flipped convention: the paper's points
     are $-\\sigma$, $\\sigma(1-2\\lambda)$ with labels $-1$), all labels $+1$, a bias, and
@@ -244,7 +245,7 @@ class TwoPointModel(eqx.Module):
         """`"A"` ($\\lambda = 0$), `"B"` ($\\frac12$), `"C"` (1) or `"general"`."""
         return {0.0: "A", 0.5: "B", 1.0: "C"}.get(self.lam, "general")
 
-    # ---- fixed point and relaxation (MATH.md §8, §11)
+    # ---- fixed point and relaxation (docs/mathematics.md §8, §11)
     @property
     def w_star(self) -> float:
         """$w^* = \\frac{\\log(1/(1-2\\lambda))}{2\\sigma(1-\\lambda)}$ for
@@ -296,8 +297,8 @@ class TwoPointModel(eqx.Module):
 
     @property
     def delta_tau_limit(self) -> float:
-        """§10: $\\tau_{gen} - \\tau_{train} \\to$ `log_ratio_limit` $/\\tilde L^*$ (MATH.md's
-        correction of the paper's Eqs. 40–41, which omit $1/\\tilde L^*$)."""
+        """§10: $\\tau_{gen} - \\tau_{train} \\to$ `log_ratio_limit` $/\\tilde L^*$
+        (docs/mathematics.md's correction of the paper's Eqs. 40–41, which omit $1/\\tilde L^*$)."""
         if self.lam >= 0.5:
             return math.inf
         return self.log_ratio_limit / self.ltilde_star
@@ -323,9 +324,10 @@ class TwoPointModel(eqx.Module):
         gain = math.exp(0.5 * (self.sigma * self.w_star) ** 2) / lt
         return 1.0 / eps - shift, gain / eps - shift
 
-    # ---- Lotka–Volterra fixed points (MATH.md §9)
+    # ---- Lotka–Volterra fixed points (docs/mathematics.md §9)
     def fixed_points(self) -> TwoPointFixedPoints:
-        """Both fixed points of the Lotka–Volterra form with their eigenvalues (MATH.md §9).
+        """Both fixed points of the Lotka–Volterra form
+        with their eigenvalues (docs/mathematics.md §9).
 
         **Returns:** a `TwoPointFixedPoints`.
         """
@@ -347,7 +349,8 @@ class TwoPointModel(eqx.Module):
 
     # ---- closed-form solutions
     def conformal(self, tau, *, y0=None) -> TwoPointSolution:
-        """The flow at conformal times `tau` from `y0`, by the closed forms (MATH.md §11).
+        """The flow at conformal times `tau` from `y0`,
+        by the closed forms (docs/mathematics.md §11).
 
         **Arguments:** `tau`: conformal times $\\ge 0$ (any shape); `y0`: `Params(w, b)` or
         `(w, b)` with scalar `w` (default `(0, 0)`).

@@ -1,8 +1,8 @@
 """Linear separability from the origin, the hard-margin SVM, and Wendel's formula.
 
-MATH.md §6. The points are the signed data $z_i = y_ix_i$ (`problem.z`); for the paper's
+docs/mathematics.md §6. The points are the signed data $z_i = y_ix_i$ (`problem.z`); for the paper's
 reduced model (all labels $+1$) these are the $x_i$ themselves. With `extended=True` the
-points are $\\hat z_i = (z_i, a_i)$ (the bias column, MATH.md §7), which for the reduced
+points are $\\hat z_i = (z_i, a_i)$ (the bias column, docs/mathematics.md §7), which for the reduced
 model are always separable by $(0, 1)$.
 
 Two independent solvers decide separability and must agree:
@@ -96,7 +96,7 @@ LP_IPM_SIZE = 200_000
 
 def lp_separability(z: np.ndarray, method: str | None = None
                     ) -> tuple[float, float, np.ndarray, np.ndarray]:
-    """Bounded separability LP on the rows of `z` (MATH.md §6).
+    """Bounded separability LP on the rows of `z` (docs/mathematics.md §6).
 
     `method`: a `scipy.optimize.linprog` HiGHS method; default `"highs-ds"` (dual
     simplex), or `"highs-ipm"` when `z` has more than `LP_IPM_SIZE` entries.
@@ -173,7 +173,7 @@ def is_separable(z: np.ndarray) -> bool:
 
 
 def separability(problem: Problem, *, extended: bool = False) -> Separability:
-    """Decide whether the data are linearly separable from the origin (MATH.md §6).
+    """Decide whether the data are linearly separable from the origin (docs/mathematics.md §6).
 
     The LP (HiGHS) decides; the hard-margin QP (NNLS) gives the margin, the max-margin
     direction and the dual weights, and its feasibility must agree with the LP (`agree`).
@@ -184,7 +184,7 @@ def separability(problem: Problem, *, extended: bool = False) -> Separability:
 
     - `problem`: a `Problem`; the points are $z_i = y_ix_i$.
     - `extended`: use the extended points $(z_i, a_i)$ instead (separability with the
-      bias; MATH.md §7).
+      bias; docs/mathematics.md §7).
 
     **Returns:** a `Separability`.
 
@@ -283,7 +283,7 @@ def _log_binom_cdf_half(big_n: int, m: int) -> float:
 
 
 def log_wendel(n: int, d: int) -> float:
-    """$\\log P_{sep}(n, d)$ of Wendel's formula, in log space (MATH.md §6).
+    """$\\log P_{sep}(n, d)$ of Wendel's formula, in log space (docs/mathematics.md §6).
 
     See `wendel`. $P_{sep} = P(\\mathrm{Bin}(n-1, \\frac12) \\le d-1)$; the largest
     binomial term is evaluated with Loader's saddle-point expansion and the rest as
@@ -311,7 +311,7 @@ def wendel(n: int, d: int) -> float:
     """Wendel's probability that $n$ points in $\\mathbb R^d$ are separable from the origin.
 
     $P_{sep}(n,d) = 2^{-(n-1)}\\sum_{k=0}^{d-1}\\binom{n-1}{k}$ for any law symmetric under
-    $x\\to-x$ in general position (MATH.md §6), summed in log space so that it is exact
+    $x\\to-x$ in general position (docs/mathematics.md §6), summed in log space so that it is exact
     (to rounding) and free of overflow for $n$ up to $10^5$ and beyond.
 
     **Arguments:** `n`, `d`: positive integers.

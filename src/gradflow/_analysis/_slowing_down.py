@@ -1,6 +1,6 @@
 """Critical slowing down: relaxation and grokking times as $\\lambda \\to \\frac12^-$.
 
-MATH.md §8, §10, §12. Near the fixed point the log-time flow relaxes as
+docs/mathematics.md §8, §10, §12. Near the fixed point the log-time flow relaxes as
 $\\|w - w^*\\| \\propto t^{-h_1/\\tilde L^*}$ (the Jacobian at $(w^*, \\beta^*)$ is
 $\\mathrm{diag}(-H^*/\\tilde L^*, -1)$), and $h_1 \\to 0$ as the data approach
 separability. `relaxation` measures the exponent on an integrated trajectory;
@@ -53,7 +53,7 @@ _NUM_SAVES = 600
 
 
 class Relaxation(AbstractResult):
-    """The relaxation of $w$ to $w^*$ in log time, measured and predicted (MATH.md §8).
+    """The relaxation of $w$ to $w^*$ in log time, measured and predicted (docs/mathematics.md §8).
 
     **Fields:**
 
@@ -241,7 +241,7 @@ class PowerLaw(eqx.Module):
 
 class SlowingDown(AbstractResult):
     """Grokking ratio and relaxation time across $\\lambda \\to \\frac12^-$, measured and
-    predicted (MATH.md §8, §10).
+    predicted (docs/mathematics.md §8, §10).
 
     Per-draw arrays have shape `(L, R)` (λ values × realizations); NaN where a draw
     could not be measured (see `status`).

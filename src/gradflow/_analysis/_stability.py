@@ -1,11 +1,11 @@
 """Linear stability of the fixed point, and both asymptotic states as fixed points.
 
-MATH.md §8–9. Near $w^*$ the conformal-time flow is $\\dot\\delta = -H\\delta$ with
+docs/mathematics.md §8–9. Near $w^*$ the conformal-time flow is $\\dot\\delta = -H\\delta$ with
 $H = \\nabla^2\\tilde L(w) = \\frac1n\\sum_i z_iz_i^Te^{-w\\cdot z_i}$; in log time
 $s = \\log(t + t_c)$ the Jacobian at $(w^*, \\beta^* = \\log\\tilde L^*)$ is
 $\\mathrm{diag}(-H^*/\\tilde L^*, -1)$ (exponential loss; the logistic field tends to it).
 
-The Lotka–Volterra form (MATH.md §9): with $\\ell_i = (t+t_c)e^{-m_i}$ and
+The Lotka–Volterra form (docs/mathematics.md §9): with $\\ell_i = (t+t_c)e^{-m_i}$ and
 $K = \\hat Z\\hat Z^T$, $\\hat z_i = (z_i, 1)$, the exponential-loss flow is
 $\\frac{d\\ell_i}{ds} = \\ell_i(1 - \\frac1n\\sum_jK_{ij}\\ell_j)$; physical orbits lie on
 $\\log\\ell\\in\\mathrm{range}\\,\\hat Z$. Its fixed points are the generalizing state
@@ -94,7 +94,8 @@ _spectrum_jit = compiled(jax.jit(spectrum))
 
 
 def stability(problem: Problem, w, *, rtol: float = DEFAULT_RTOL) -> Stability:
-    """Eigen-analysis of the conformal-time Jacobian $-\\nabla^2\\tilde L(w)$ (MATH.md §8).
+    """Eigen-analysis of the conformal-time Jacobian
+    $-\\nabla^2\\tilde L(w)$ (docs/mathematics.md §8).
 
     At $w = w^*$ all eigenvalues are $\\le 0$ ($\\tilde L$ is convex): $w^*$ is stable, and
     $h_1 \\to 0$ as $\\lambda \\to \\frac12^-$ is the critical slowing down.
@@ -133,7 +134,7 @@ def stability(problem: Problem, w, *, rtol: float = DEFAULT_RTOL) -> Stability:
 
 
 class LVState(eqx.Module):
-    """A fixed point $\\ell^*$ of the Lotka–Volterra form (MATH.md §9).
+    """A fixed point $\\ell^*$ of the Lotka–Volterra form (docs/mathematics.md §9).
 
     **Fields:**
 
@@ -161,7 +162,7 @@ class LVState(eqx.Module):
 
 
 class LotkaVolterra(eqx.Module):
-    """Both asymptotic states of the exponential-loss flow as fixed points (MATH.md §9).
+    """Both asymptotic states of the exponential-loss flow as fixed points (docs/mathematics.md §9).
 
     **Fields:** `generalizing` ($\\ell^G$) and `overfitting` ($\\ell^O$), both `LVState`;
     `attractor`: `"generalizing"`, `"overfitting"` or `"undetermined"`;
@@ -193,7 +194,7 @@ def _check_reduced(problem: Problem):
 
 
 def lotka_volterra(problem: Problem, *, rtol: float = DEFAULT_RTOL) -> LotkaVolterra:
-    """Both asymptotic states as fixed points of the Lotka–Volterra form (MATH.md §9).
+    """Both asymptotic states as fixed points of the Lotka–Volterra form (docs/mathematics.md §9).
 
     The generalizing state $\\ell^G_i = e^{-w^*\\cdot z_i}/\\tilde L^*$ exists iff the data
     are inseparable; its eigenvalues on the physical manifold are $\\{-1\\}\\cup

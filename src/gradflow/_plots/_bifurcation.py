@@ -20,7 +20,7 @@ def plot_bifurcation(bif: Bifurcation, *, axes=None, large_n: bool = True):
     curves are drawn on a fine grid when `large_n` is true.
 
     **Arguments:** `bif`: a `Bifurcation`; `axes`: six matplotlib `Axes` (default: a new
-    2×3 figure); `large_n`: overlay the large-$n$ curves of MATH.md §6–8.
+    2×3 figure); `large_n`: overlay the large-$n$ curves of docs/mathematics.md §6–8.
 
     **Returns:** the matplotlib `Figure`.
 

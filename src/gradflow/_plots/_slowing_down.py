@@ -45,7 +45,7 @@ def slowing_down_figure(sd: SlowingDown, *, large_n: bool = True) -> Figure:
     """Three panels against $\\frac12 - \\lambda$: (a) $\\log(t_{gen}/t_{train})$, measured per
     draw and predicted $\\sigma^2\\|w^*\\|^2/2 - \\log\\tilde L^*$, with their power-law fits
     (and, with `large_n`, the $n = \\infty$ value $r^2/2 - \\log\\tilde L^*$ from the CGMT
-    equations of MATH.md §8, which diverges like $(\\frac12 - \\lambda)^{-1}$);
+    equations of docs/mathematics.md §8, which diverges like $(\\frac12 - \\lambda)^{-1}$);
     (b) the relaxation time $\\tilde L^*/h_1$ (in $\\log t$), measured and predicted, with
     fits; (c) measured / predicted $- 1$ for both, per draw.
 
