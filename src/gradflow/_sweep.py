@@ -50,8 +50,9 @@ from jax.experimental import multihost_utils
 
 from ._ensemble import ensemble
 from ._files import FileLock
+from ._generators import gaussian_problem
 from ._integrate import DEFAULT_RTOL, _check_positive, default_saveat
-from ._problem import _positive_int, _seed, _time, _tolerance, gaussian_problem
+from ._problem import _positive_int, _seed, _time, _tolerance
 from ._trajectory import RESULTS
 
 FORMAT_VERSION = 2  # 2: `checksums` attribute
