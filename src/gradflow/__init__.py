@@ -48,10 +48,9 @@ from ._analysis._stability import LVState as LVState
 from ._analysis._stability import Stability as Stability
 from ._analysis._stability import lotka_volterra as lotka_volterra
 from ._analysis._stability import stability as stability
-from ._descend import Comparison as Comparison
-from ._descend import compare as compare
+from ._compare import Comparison as Comparison
+from ._compare import compare as compare
 from ._descend import descend as descend
-from ._descend import descent_bound as descent_bound
 from ._ensemble import Ensemble as Ensemble
 from ._ensemble import ensemble as ensemble
 from ._ensemble import stack_problems as stack_problems
@@ -72,6 +71,7 @@ from ._integrate import integrate as integrate
 from ._loss import AbstractLoss as AbstractLoss
 from ._loss import ExponentialLoss as ExponentialLoss
 from ._loss import LogisticLoss as LogisticLoss
+from ._optimizer import descent_bound as descent_bound
 from ._populations import AbstractGaussianMarginPopulation as AbstractGaussianMarginPopulation
 from ._populations import AbstractPopulation as AbstractPopulation
 from ._populations import GaussianPopulation as GaussianPopulation
