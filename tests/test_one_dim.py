@@ -8,7 +8,7 @@ import pytest
 import scipy.special as sc
 
 import gradflow as gf
-from gradflow._analysis._one_dim import _beta0
+from gradflow._analysis._one_dim._special import _beta0
 
 #: Closed forms and `integrate` must agree to this, relative, on w, b and t (the issue).
 RTOL_AGREE = 1e-8
