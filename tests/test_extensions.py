@@ -13,8 +13,8 @@ import scipy.integrate
 import scipy.stats
 
 import gradflow as gf
-from gradflow._extensions import bivariate_normal_cdf, powerlaw_variances
 from gradflow._loss import ExponentialLoss, LogisticLoss
+from gradflow._populations import bivariate_normal_cdf, powerlaw_variances
 
 jax.config.update("jax_enable_x64", True)
 

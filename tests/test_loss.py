@@ -52,3 +52,71 @@ def test_exponential_train_loss_cannot_overflow_where_finite():
 def test_unknown_loss():
     with pytest.raises(ValueError, match="loss"):
         as_loss("square")
+
+
+# --------------------------------------------------------------------------- dispatch by type
+
+MBAR = np.array([-3.0, 0.0, 0.7, 5.0, 40.0])
+S = np.array([0.0, 0.5, 1.3, 3.0, 8.0])
+
+
+def test_gaussian_mean_is_each_loss_closed_form():
+    """The population loss of a Gaussian margin lives on the loss: the exponential loss
+    gives e^{-mbar + s^2/2} (docs/mathematics.md §4) and its log exactly, the logistic loss
+    E softplus(-m) (scipy quadrature from the definition)."""
+    from scipy.integrate import quad
+
+    exp, logistic = gf.ExponentialLoss(), gf.LogisticLoss()
+    mb, s = jnp.asarray(MBAR), jnp.asarray(S)
+    np.testing.assert_allclose(exp.gaussian_mean(mb, s), np.exp(-MBAR + S**2 / 2), rtol=1e-15)
+    np.testing.assert_allclose(exp.log_gaussian_mean(mb, s), -MBAR + S**2 / 2, rtol=1e-15)
+
+    def by_quadrature(m, sd):  # E softplus(-m - sd g), g standard normal
+        f = lambda g: np.exp(-g * g / 2) / np.sqrt(2 * np.pi) * np.logaddexp(0, -m - sd * g)
+        return quad(f, -40, 40, epsabs=0, epsrel=1e-12, limit=200)[0]
+
+    ref = [np.logaddexp(0, -m) if sd == 0 else by_quadrature(m, sd)
+           for m, sd in zip(MBAR, S, strict=True)]
+    np.testing.assert_allclose(logistic.gaussian_mean(mb, s), ref, rtol=1e-9)
+    for loss in (exp, logistic):  # the log is the log of the same number
+        np.testing.assert_allclose(np.exp(loss.log_gaussian_mean(mb, s)),
+                                   loss.gaussian_mean(mb, s), rtol=1e-13)
+
+
+def test_log_gaussian_mean_of_the_exponential_loss_does_not_overflow():
+    # e^{-mbar + s^2/2} overflows for s = 40; its log is finite.
+    exp = gf.ExponentialLoss()
+    assert not np.isfinite(float(exp.gaussian_mean(0.0, 40.0)))
+    assert float(exp.log_gaussian_mean(0.0, 40.0)) == 800.0
+
+
+def test_max_curvature_is_the_sup_of_the_second_derivative():
+    m = jnp.linspace(-10, 10, 2001)
+    for loss in (gf.LogisticLoss(), gf.ExponentialLoss()):
+        curv = jax.vmap(jax.grad(jax.grad(loss.value)))(m)
+        if np.isfinite(loss.max_curvature):
+            assert float(jnp.max(curv)) == pytest.approx(loss.max_curvature, rel=1e-12)
+        else:  # unbounded: grows without limit as m -> -inf
+            assert float(curv[0]) > 1e4
+    assert gf.LogisticLoss.max_curvature == 0.25 and gf.ExponentialLoss.max_curvature == np.inf
+
+
+def test_a_loss_without_its_gaussian_mean_cannot_be_instantiated():
+    class Incomplete(gf.AbstractLoss):
+        name = "incomplete"
+        max_curvature = 1.0
+
+        def value(self, m):
+            return m
+
+        def log_value(self, m):
+            return m
+
+        def log_rate_plus_margin(self, m):
+            return m
+
+        def log_curvature_plus_margin(self, m):
+            return m
+
+    with pytest.raises(TypeError, match="abstract"):
+        Incomplete()

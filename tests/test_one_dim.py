@@ -8,7 +8,7 @@ import pytest
 import scipy.special as sc
 
 import gradflow as gf
-from gradflow._analysis._one_dim import _beta0
+from gradflow._analysis._one_dim._special import _beta0
 
 #: Closed forms and `integrate` must agree to this, relative, on w, b and t (the issue).
 RTOL_AGREE = 1e-8
@@ -220,3 +220,29 @@ def test_solution_validation():
         model.conformal([1.0], y0=(np.zeros(2), 0.0))
     with pytest.raises(ValueError, match="TwoPointModel"):
         gf.as_problem("two points")
+
+
+def test_each_case_is_an_immutable_module_chosen_by_the_dispatcher():
+    import dataclasses
+
+    from gradflow._analysis._one_dim._base import AbstractTwoPointFlow
+    from gradflow._analysis._one_dim._explicit import AtRest, CaseA, CaseB, CaseC
+    from gradflow._analysis._one_dim._hypergeometric import Inseparable, Separable
+    from gradflow._analysis._one_dim._model import _flow
+
+    inside = gf.TwoPointModel(0.3, 2.0)
+    flows = {CaseA: _flow(gf.TwoPointModel(0.0, 2.0), *Y0),
+             CaseB: _flow(gf.TwoPointModel(0.5, 2.0), *Y0),
+             CaseC: _flow(gf.TwoPointModel(1.0, 2.0), *Y0),
+             Inseparable: _flow(inside, *Y0),
+             AtRest: _flow(inside, inside.w_star, Y0[1]),
+             Separable: _flow(gf.TwoPointModel(0.75, 2.0), *Y0)}
+    shared = {name: f for name, f in vars(AbstractTwoPointFlow).items()
+              if callable(f) and not getattr(f, "__isabstractmethod__", False)
+              and not name.startswith("__")}
+    for cls, flow in flows.items():
+        assert type(flow) is cls and not cls.__abstractmethods__
+        for name, f in shared.items():  # final: the shared time code is never overridden
+            assert getattr(cls, name) is f, (cls.__name__, name)
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            flow.w0 = 1.0

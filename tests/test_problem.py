@@ -175,3 +175,118 @@ def test_two_gaussian_sigma_a_zero_is_the_reduced_model():
     near = gf.two_gaussian_problem(60, 25, mu=mu, sigma_a=1e-6, sigma_b=1.0, seed=2)
     tn = gf.integrate(near, 1e6, saveat=ts, rtol=1e-11, clock="physical")
     np.testing.assert_allclose(np.asarray(tn.w), np.asarray(tf.w), rtol=1e-4, atol=1e-5)
+
+
+# --------------------------------------------------------------------------- population interface
+
+POPULATIONS = [
+    gf.GaussianPopulation(2.0),
+    gf.TwoGaussianPopulation(0.3, 0.1, 1.0),
+    gf.PowerLawPopulation([4.0, 2.0, 1.0]),
+    gf.MixturePopulation([1.0, 0.0, 0.0], 2.0),
+    gf.ThresholdPopulation(2.0, 0.9),
+    gf.ThresholdPopulation(2.0, 1.0),
+]
+
+
+def _concrete_methods(cls):
+    return {name: f for name, f in vars(cls).items()
+            if callable(f) and not getattr(f, "__isabstractmethod__", False)
+            and not name.startswith("__")}
+
+
+@pytest.mark.parametrize("population", POPULATIONS, ids=lambda p: type(p).__name__)
+def test_populations_are_final_and_override_no_concrete_method(population):
+    """equinox's abstract/final pattern: every population is a final class whose bases'
+    concrete methods (`AbstractPopulation.loss`, ...) are its own, unchanged."""
+    cls = type(population)
+    assert not getattr(cls, "__abstractmethods__", ())
+    for base in cls.__mro__[1:]:
+        if base.__name__.startswith("Abstract"):
+            for name, f in _concrete_methods(base).items():
+                assert getattr(cls, name) is f, (cls.__name__, name)
+    assert cls.loss is gf.AbstractPopulation.loss
+
+
+def test_a_population_without_log_loss_or_accuracy_cannot_be_instantiated():
+    class NoLogLoss(gf.AbstractPopulation):
+        def accuracy(self, w, b):
+            return 1.0
+
+    class NoAccuracy(gf.AbstractPopulation):
+        def log_loss(self, loss, w, b):
+            return 0.0
+
+    class NoMoments(gf.AbstractGaussianMarginPopulation):
+        pass
+
+    for cls in (NoLogLoss, NoAccuracy, NoMoments):
+        with pytest.raises(TypeError, match="abstract"):
+            cls()
+
+
+def test_a_gaussian_margin_population_needs_only_its_moments():
+    class Shifted(gf.AbstractGaussianMarginPopulation):
+        sigma: float
+
+        def margin_moments(self, w, b):
+            return b + 1.0, self.sigma * jnp.linalg.norm(w)
+
+    w, b = jnp.array([0.3, -0.4]), jnp.asarray(0.2)
+    ref = gf.GaussianPopulation(2.0)
+    for loss in (gf.LogisticLoss(), gf.ExponentialLoss()):
+        assert float(Shifted(2.0).loss(loss, w, b)) == pytest.approx(
+            float(ref.loss(loss, w, b + 1.0)), rel=1e-14)
+    assert float(Shifted(2.0).accuracy(w, b)) == float(ref.accuracy(w, b + 1.0))
+
+
+def test_population_losses_dispatch_to_the_closed_forms():
+    """The same numbers as the closed forms the
+    population tests use (docs/mathematics.md §4, §13)."""
+    from scipy.stats import norm as normal
+
+    from gradflow import _population as pop
+
+    w, b = np.array([0.3, -0.1, 0.2]), 0.7
+    wj, bj = jnp.asarray(w), jnp.asarray(b)
+    exp, logistic = gf.ExponentialLoss(), gf.LogisticLoss()
+    # Gaussian margins: e^{-mbar + s^2/2} and the Gaussian logistic loss at the moments
+    for population, mbar, s in [
+        (gf.GaussianPopulation(2.0), b, 2.0 * np.linalg.norm(w)),
+        (gf.TwoGaussianPopulation(0.3, 0.1, 1.0), 0.3 * w[0],
+         np.hypot(0.1 * w[0], np.linalg.norm(w[1:]))),
+        (gf.PowerLawPopulation([4.0, 2.0, 1.0]), b, np.sqrt(np.sum([4.0, 2.0, 1.0] * w**2))),
+    ]:
+        assert float(population.loss(exp, wj, bj)) == pytest.approx(
+            np.exp(-mbar + s**2 / 2), rel=1e-14)
+        assert float(population.log_loss(exp, wj, bj)) == pytest.approx(
+            -mbar + s**2 / 2, rel=1e-14)
+        assert float(population.loss(logistic, wj, bj)) == pytest.approx(
+            float(pop.gaussian_logistic_loss(mbar, s)), rel=1e-14)
+    # mixture: e^{-b + s^2/2} cosh(w.nu), and the mean of the two Gaussian logistic losses
+    nu = np.array([1.0, 0.5, 0.0])
+    mix, s = gf.MixturePopulation(nu, 2.0), 2.0 * np.linalg.norm(w)
+    assert float(mix.loss(exp, wj, bj)) == pytest.approx(
+        np.exp(-b + s**2 / 2) * np.cosh(w @ nu), rel=1e-14)
+    both = pop.gaussian_logistic_loss(jnp.array([b + w @ nu, b - w @ nu]), s)
+    assert float(mix.loss(logistic, wj, bj)) == pytest.approx(float(jnp.mean(both)), rel=1e-14)
+    # threshold labels: the closed form of the exponential loss (docs/mathematics.md §13)
+    th, a = gf.ThresholdPopulation(2.0, 0.9), normal.ppf(0.1)
+    ref = np.exp(2.0**2 * (w @ w) / 2) * (np.exp(-b) * normal.cdf(-a - 2.0 * w[0])
+                                          + np.exp(b) * normal.cdf(a - 2.0 * w[0]))
+    assert float(th.loss(exp, wj, bj)) == pytest.approx(ref, rel=1e-13)
+    # at r = 1 the threshold population is the Gaussian one, for both losses
+    for loss in (exp, logistic):
+        assert float(gf.ThresholdPopulation(2.0, 1.0).loss(loss, wj, bj)) == pytest.approx(
+            float(gf.GaussianPopulation(2.0).loss(loss, wj, bj)), rel=1e-14)
+
+
+@pytest.mark.parametrize("population", POPULATIONS, ids=lambda p: type(p).__name__)
+def test_log_loss_is_the_log_of_loss_and_finite_where_loss_overflows(population):
+    w = jnp.asarray([0.3, -0.1, 0.2])
+    for loss in (gf.LogisticLoss(), gf.ExponentialLoss()):
+        log_l = float(population.log_loss(loss, w, 0.4))
+        assert np.exp(log_l) == pytest.approx(float(population.loss(loss, w, 0.4)), rel=1e-14)
+    # the exponential loss at large |w| overflows; its log does not
+    big = 60.0 * jnp.asarray([1.0, 1.0, 1.0])
+    assert np.isfinite(float(population.log_loss(gf.ExponentialLoss(), -big, 0.0)))

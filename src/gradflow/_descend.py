@@ -1,9 +1,10 @@
-"""Finite-step optimizers beside the flow: `descend` and `compare`.
+"""Finite-step optimizers beside the flow: `descend`.
 
 `descend` runs an optax optimizer on a `Problem` inside one compiled `jax.lax.scan` and
 returns the same `Trajectory` as `integrate`, so every metric, plot and analysis takes
-either. `compare` measures the distance between two trajectories at their shared times
-(GD against gradient flow: first order in the learning rate, docs/mathematics.md §3).
+either; `gradflow._compare.compare` measures its distance to the flow (first order in
+the learning rate, docs/mathematics.md §3), and `gradflow._optimizer` recognizes plain gradient
+descent and its learning rate.
 
 **Recording.** The state is kept only at the record steps $0 = k_0 < k_1 < \\dots <
 k_R$ (log-spaced by default). An outer `lax.scan` runs over the record points; its body
@@ -34,6 +35,7 @@ import optax
 from ._config import compiled
 from ._flow import PhysicalTime
 from ._integrate import initial_params
+from ._optimizer import _check_optimizer, _describe, _loss_fn, descent_bound, plain_gd_rate
 from ._problem import Params, Problem, as_problem
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
@@ -41,8 +43,6 @@ jax.config.update("jax_enable_x64", True)
 
 #: Number of log-spaced record steps used when `record` is not given (plus step 0).
 DEFAULT_NUM_RECORDS = 200
-#: Number of probe updates used to recognize plain gradient descent.
-_PROBE_STEPS = 3
 
 # Incremented each time `_run` is traced, so tests can check what recompiles.
 _TRACE_COUNT = {"run": 0}
@@ -59,10 +59,6 @@ def _negative_gradient(problem: Problem, params: Params) -> Params:
 
 def _gradient(problem: Problem, params: Params) -> Params:
     return jax.tree.map(jnp.negative, _negative_gradient(problem, params))
-
-
-def _loss_fn(problem: Problem):
-    return lambda params: problem.train_loss(params.w, params.b)
 
 
 def _update(optimizer, problem: Problem, params: Params, state):
@@ -187,118 +183,6 @@ def _check_record(record, steps: int) -> np.ndarray:
     return ks
 
 
-def _check_optimizer(optimizer) -> tuple[optax.GradientTransformation | None, float | None]:
-    """`(optimizer, None)` for an optax transformation, `(None, lr)` for a number."""
-    if isinstance(optimizer, optax.GradientTransformation):
-        return optimizer, None
-    if isinstance(optimizer, bool) or not isinstance(optimizer, int | float | np.floating):
-        raise ValueError(
-            "`optimizer` must be an optax.GradientTransformation (e.g. optax.sgd(lr), "
-            f"optax.adam(lr)) or a positive learning rate; got {optimizer!r}."
-        )
-    lr = float(optimizer)
-    if not (math.isfinite(lr) and lr > 0):
-        raise ValueError(f"`optimizer` as a learning rate must be positive; got {optimizer!r}.")
-    return None, lr
-
-
-def plain_gd_rate(optimizer, problem: Problem, y0: Params | None = None) -> float | None:
-    """The learning rate $\\eta$ if `optimizer` acts as plain gradient descent, else `None`.
-
-    Applies `optimizer` for three steps to random gradients of the problem's shape
-    (eagerly, on the host) and checks that every update is exactly $-\\eta g$ with one
-    constant $\\eta > 0$ (to a relative `1e-12`). `optax.sgd(eta)` passes; momentum,
-    Nesterov, Adam and learning-rate schedules that change within three steps do not.
-
-    **Arguments:** `optimizer` an `optax.GradientTransformation`; `problem` a `Problem`;
-    `y0` the parameters to probe at (default zeros).
-
-    **Returns:** $\\eta$ as a float, or `None`.
-
-    **Raises:** `ValueError` naming `optimizer` if it fails on these gradients (its
-    error chained): such an optimizer would fail in `descend` too, and returning `None`
-    would silently record the step count as time.
-    """
-    params = initial_params(problem, y0)
-    rng = np.random.default_rng(12345)
-    try:
-        state = optimizer.init(params)
-        rate = None
-        for _ in range(_PROBE_STEPS):
-            g = Params(
-                jnp.asarray(rng.uniform(0.5, 2.0, problem.d) * rng.choice([-1, 1], problem.d)),
-                jnp.asarray(rng.uniform(0.5, 2.0)),
-            )
-            if isinstance(optimizer, optax.GradientTransformationExtraArgs):
-                loss_fn = _loss_fn(problem)
-                upd, state = optimizer.update(
-                    g, state, params, value=loss_fn(params), grad=g, value_fn=loss_fn
-                )
-            else:
-                upd, state = optimizer.update(g, state, params)
-            gv = np.append(np.asarray(g.w), float(g.b))
-            uv = np.append(np.asarray(upd.w), float(upd.b))
-            if not problem.fit_bias:  # the bias gradient is 0 in real runs
-                gv, uv = gv[:-1], uv[:-1]
-            ratio = -uv / gv
-            eta = float(ratio[0])
-            if not (np.all(np.isfinite(ratio)) and eta > 0):
-                return None
-            if np.max(np.abs(ratio - eta)) > 1e-12 * eta:
-                return None
-            if rate is not None and abs(eta - rate) > 1e-12 * rate:
-                return None
-            rate = eta
-            params = optax.apply_updates(params, upd)
-        return rate
-    except Exception as err:  # any failure of the user's optimizer, reported as such
-        raise ValueError(
-            f"`optimizer` failed when applied to gradients of the problem's shape (d = "
-            f"{problem.d}), to check whether it is plain gradient descent: "
-            f"{type(err).__name__}: {err}"
-        ) from err
-
-
-def descent_bound(problem: Problem) -> float:
-    """The logistic descent bound $8/\\lambda_{max}$ of gradient descent (docs/mathematics.md §3).
-
-    For the logistic loss the Hessian of $L$ is at most $\\frac14\\frac1n\\sum_i\\hat x_i\\hat
-    x_i^T$ with $\\hat x_i = (y_ix_i, a_i)$ (the bias column dropped without a bias), so
-    GD with $\\eta$ below this bound decreases the loss at every step. The exponential loss
-    has no global bound (its Hessian grows like $e^{-b}$).
-
-    **Arguments:** `problem`, a `Problem`.
-
-    **Returns:** the bound as a float (computed on the host, exact eigenvalue).
-    """
-    xh = np.asarray(problem.z)
-    if problem.fit_bias:
-        xh = np.column_stack([xh, np.asarray(problem.a)])
-    n = xh.shape[0]
-    gram = xh @ xh.T if xh.shape[0] < xh.shape[1] else xh.T @ xh
-    lam_max = float(np.linalg.eigvalsh(gram)[-1]) / n
-    return 8.0 / lam_max
-
-
-def _describe(optimizer, lr: float | None) -> str:
-    """A short description for `stats`, e.g. `'plain GD (lr=0.1)'` or
-    `'chain(scale_by_adam, scale_by_learning_rate)'` (read from optax's closure names)."""
-    if lr is not None:
-        return f"plain GD (lr={lr!r})"
-
-    def names(init) -> list[str]:
-        base = (getattr(init, "__qualname__", "") or "").split(".<locals>")[0]
-        if base == "chain":
-            try:
-                return [m for i in init.__closure__[0].cell_contents for m in names(i)]
-            except (AttributeError, IndexError, TypeError):
-                return []
-        return [] if base in ("", "init_empty_state") else [base]
-
-    found = names(getattr(optimizer, "init", None))
-    return f"optax: {', '.join(found)}" if found else f"optax {type(optimizer).__name__}"
-
-
 # --------------------------------------------------------------------------- descend
 
 
@@ -376,7 +260,8 @@ def descend(
             raise ValueError(f"`lr` must be positive and finite; got {lr!r}.")
     gd_rate = number_lr if optimizer is None else plain_gd_rate(optimizer, problem, y0)
     time_unit = float(lr) if lr is not None else gd_rate
-    if gd_rate is not None and problem.loss.name == "logistic":
+    # only a loss of bounded curvature has a global step bound (logistic: l'' <= 1/4)
+    if gd_rate is not None and math.isfinite(problem.loss.max_curvature):
         bound = descent_bound(problem)
         if gd_rate > bound:
             warnings.warn(
@@ -431,96 +316,3 @@ def descend(
             traj,
         )
     return traj
-
-
-# --------------------------------------------------------------------------- compare
-
-
-class Comparison(eqx.Module):
-    """Distances between two trajectories at their shared times (see `compare`).
-
-    **Fields** (each a numpy array of shape `(T,)`, one entry per shared time):
-
-    - `t`: the shared physical times (those of the first trajectory).
-    - `w`: $\\lVert w_1 - w_2\\rVert$; `b`: $|b_1 - b_2|$;
-      `params`: $\\lVert\\theta_1 - \\theta_2\\rVert$ with $\\theta = (w, b)$.
-    - `train_loss`, `train_accuracy`, `test_loss`, `test_accuracy`: absolute differences
-      of the metrics (`nan` where a problem defines no test metric).
-    """
-
-    t: np.ndarray
-    w: np.ndarray
-    b: np.ndarray
-    params: np.ndarray
-    train_loss: np.ndarray
-    train_accuracy: np.ndarray
-    test_loss: np.ndarray
-    test_accuracy: np.ndarray
-
-    _FIELDS = ("w", "b", "params", "train_loss", "train_accuracy", "test_loss", "test_accuracy")
-
-    def at(self, t: float) -> dict[str, float]:
-        """All distances at the shared time equal to `t` (to a relative `1e-9`).
-
-        **Raises:** `ValueError` if `t` is not one of the shared times.
-        """
-        t = float(t)
-        idx = np.flatnonzero(np.abs(self.t - t) <= 1e-9 * max(1.0, abs(t)))
-        if idx.size == 0:
-            near = self.t[np.argmin(np.abs(self.t - t))] if self.t.size else float("nan")
-            raise ValueError(f"`t` = {t!r} is not a shared time; the nearest is {near!r}.")
-        return {name: float(getattr(self, name)[idx[0]]) for name in self._FIELDS}
-
-    def max(self) -> dict[str, float]:
-        """The largest distance over the shared times, for each field."""
-        return {name: float(np.nanmax(getattr(self, name))) for name in self._FIELDS}
-
-
-def compare(flow: Trajectory, other: Trajectory, *, rtol: float = 1e-9) -> Comparison:
-    """Distance between two trajectories at the times they share.
-
-    Typically `flow` comes from `integrate` and `other` from `descend`; for GD the error
-    at fixed $t$ is $O(\\eta)$ (docs/mathematics.md §3). No interpolation is done,
-    so its error never mixes in: solve the flow at the optimizer's record times, e.g.
-    `integrate(problem, gd.t[-1], saveat=gd.t)`.
-
-    **Arguments:**
-
-    - `flow`, `other`: `Trajectory`s of problems with the same dimension $d$ (the metrics
-      of each come from its own problem).
-    - `rtol`: two times are shared when they differ by at most
-      `rtol * max(1, |t|)` (default `1e-9`; GD times are $k\\eta$ in floating point).
-
-    **Returns:** a `Comparison`, ordered by time.
-
-    **Raises:** `ValueError` if an argument is not a `Trajectory`, the dimensions differ,
-    or no time is shared (the message says how to get shared times).
-    """
-    for name, tr in (("flow", flow), ("other", other)):
-        if not isinstance(tr, Trajectory):
-            raise ValueError(f"`{name}` must be a gradflow.Trajectory; got {type(tr).__name__}.")
-    rtol = float(rtol)
-    if not (math.isfinite(rtol) and rtol >= 0):
-        raise ValueError(f"`rtol` must be >= 0 and finite; got {rtol!r}.")
-    if flow.w.shape[1:] != other.w.shape[1:]:
-        raise ValueError(
-            f"The trajectories have different dimensions: `flow` d = {flow.w.shape[1:]}, "
-            f"`other` d = {other.w.shape[1:]}."
-        )
-    t1, t2 = np.asarray(flow.t), np.asarray(other.t)
-    j = np.clip(np.searchsorted(t2, t1), 1, max(t2.size - 1, 1))
-    cand = np.stack([j - 1, np.minimum(j, t2.size - 1)])
-    best = cand[np.argmin(np.abs(t2[cand] - t1), axis=0), np.arange(t1.size)]
-    hit = np.abs(t2[best] - t1) <= rtol * np.maximum(1.0, np.abs(t1))
-    i1, i2 = np.flatnonzero(hit), best[hit]
-    if i1.size == 0:
-        raise ValueError(
-            "The trajectories share no time. Solve the flow at the other's times, e.g. "
-            "`integrate(problem, other.t[-1], saveat=other.t)`."
-        )
-    dw = np.linalg.norm(np.asarray(flow.w)[i1] - np.asarray(other.w)[i2], axis=1)
-    db = np.abs(np.asarray(flow.b)[i1] - np.asarray(other.b)[i2])
-    m1 = [np.asarray(m)[i1] for m in flow._all_metrics()]
-    m2 = [np.asarray(m)[i2] for m in other._all_metrics()]
-    diffs = [np.abs(a - b) for a, b in zip(m1, m2, strict=True)]
-    return Comparison(t1[i1], dw, db, np.hypot(dw, db), *diffs)

@@ -1,24 +1,34 @@
 """Per-sample losses $\\ell(m)$ of the margin $m = y(w\\cdot x + b)$ (docs/mathematics.md §2).
 
-Each loss is a small `equinox.Module` strategy with three numerically stable pieces:
+Each loss is a small `equinox.Module` strategy with these numerically stable pieces:
 
 - `value(m)`: $\\ell(m)$;
 - `log_value(m)`: $\\log \\ell(m)$, finite wherever $\\ell(m) > 0$ mathematically;
 - `log_rate(m)`: $\\log(-\\ell'(m))$, the log of the weight each sample gets in the
   gradient, from which every vector field of `gradflow._flow` is built;
 - `log_curvature_plus_margin(m)`: $\\log\\ell''(m) + m$, the weight of each sample in
-  the Jacobian of the vector fields (the stiff solver's linear part).
+  the Jacobian of the vector fields (the stiff solver's linear part);
+- `gaussian_mean(mbar, s)` and `log_gaussian_mean(mbar, s)`: the population loss
+  $\\mathbb E\\,\\ell(m)$ of a Gaussian margin $m \\sim \\mathcal N(\\bar m, s^2)$ and its
+  log (docs/mathematics.md §4), so that each loss carries its own closed form and populations
+  dispatch on the loss's type, never on its `name`;
+- `max_curvature`: $\\sup_m\\ell''(m)$ (`inf` when unbounded), which decides whether
+  gradient descent has a global step-size bound (docs/mathematics.md §3).
+
+`name` is data (file names, the command line), not a switch.
 
 The two losses of the paper are exponentially tailed, $-\\ell'(m) \\sim e^{-m}$, so
 `log_rate(m) + m` stays bounded as $m \\to \\infty$; the clocks use this to keep digits.
 """
 
 import abc
+import math
 
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 
+from . import _population as pop
 from ._custom_types import Array
 
 jax.config.update("jax_enable_x64", True)
@@ -28,6 +38,7 @@ class AbstractLoss(eqx.Module):
     """A per-sample loss $\\ell(m)$ of the margin $m$."""
 
     name: eqx.AbstractClassVar[str]
+    max_curvature: eqx.AbstractClassVar[float]
 
     @abc.abstractmethod
     def value(self, m: Array) -> Array:
@@ -46,6 +57,16 @@ class AbstractLoss(eqx.Module):
         """$\\log\\ell''(m) + m$: bounded for exponentially tailed losses. The curvature
         $\\ell''$ weighs each sample in the Jacobian of every clock's vector field."""
 
+    @abc.abstractmethod
+    def gaussian_mean(self, mbar: Array, s: Array) -> Array:
+        """$\\mathbb E\\,\\ell(m)$ for $m \\sim \\mathcal N(\\bar m, s^2)$: the population loss
+        of a Gaussian margin (docs/mathematics.md §4), elementwise over broadcastable arrays."""
+
+    @abc.abstractmethod
+    def log_gaussian_mean(self, mbar: Array, s: Array) -> Array:
+        """$\\log\\mathbb E\\,\\ell(m)$ for $m \\sim \\mathcal N(\\bar m, s^2)$, finite wherever
+        the closed form allows (docs/mathematics.md §4)."""
+
     def log_rate(self, m: Array) -> Array:
         """$\\log(-\\ell'(m))$."""
         return self.log_rate_plus_margin(m) - m
@@ -55,6 +76,7 @@ class LogisticLoss(AbstractLoss):
     """Cross-entropy $\\ell(m) = \\log(1 + e^{-m}) = \\mathrm{softplus}(-m)$."""
 
     name = "logistic"
+    max_curvature = 0.25  # l'' = sigmoid(m) sigmoid(-m) <= 1/4, at m = 0
 
     def value(self, m):
         return jnp.logaddexp(0.0, -m)
@@ -77,11 +99,20 @@ class LogisticLoss(AbstractLoss):
         # l''(m) = sigmoid(m) sigmoid(-m) = e^{-m} / (1 + e^{-m})^2
         return -2.0 * jnp.logaddexp(0.0, -m)
 
+    def gaussian_mean(self, mbar, s):
+        return pop.gaussian_logistic_loss(mbar, s)
+
+    def log_gaussian_mean(self, mbar, s):
+        # no closed form for the log: the quadrature's own result, underflowing to
+        # log(0) = -inf only where the loss itself underflows (mbar > ~745)
+        return jnp.log(pop.gaussian_logistic_loss(mbar, s))
+
 
 class ExponentialLoss(AbstractLoss):
     """Exponential loss $\\ell(m) = e^{-m}$."""
 
     name = "exponential"
+    max_curvature = math.inf  # l'' = e^{-m}, unbounded as m -> -inf
 
     def value(self, m):
         return jnp.exp(-m)
@@ -94,6 +125,12 @@ class ExponentialLoss(AbstractLoss):
 
     def log_curvature_plus_margin(self, m):
         return jnp.zeros_like(m)
+
+    def gaussian_mean(self, mbar, s):
+        return pop.gaussian_exponential_loss(mbar, s)
+
+    def log_gaussian_mean(self, mbar, s):
+        return pop.gaussian_log_exponential_loss(mbar, s)
 
 
 LOSSES = {"logistic": LogisticLoss, "exponential": ExponentialLoss}

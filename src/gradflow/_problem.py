@@ -6,7 +6,6 @@ generalization means $b \\to +\\infty$; the paper's
 labels are $-1$, mapped by $S = -w$, $b_P = -b$).
 """
 
-import abc
 import math
 import numbers
 
@@ -15,9 +14,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from . import _population as pop
 from ._custom_types import Array, Data, Labels, Scalar, Weights
 from ._loss import AbstractLoss, as_loss
+from ._ltilde import log_mean_exp
+from ._populations import AbstractPopulation, GaussianPopulation
 
 jax.config.update("jax_enable_x64", True)
 
@@ -32,93 +32,7 @@ class Params(eqx.Module):
     b: Scalar
 
 
-# --------------------------------------------------------------------------- populations
-
-
-class AbstractPopulation(eqx.Module):
-    """A data distribution under which the margin $m = y(w\\cdot x+b)$ is Gaussian.
-
-    Subclasses give the mean and standard deviation of the margin; accuracy and loss
-    follow from `gradflow._population` (docs/mathematics.md §4).
-    """
-
-    @abc.abstractmethod
-    def margin_moments(self, w: Weights, b: Scalar) -> tuple[Scalar, Scalar]:
-        """Mean $\\bar m$ and standard deviation $s$ of the population margin."""
-
-    def accuracy(self, w, b):
-        mbar, s = self.margin_moments(w, b)
-        return pop.gaussian_accuracy(mbar, s)
-
-    def loss(self, loss: AbstractLoss, w, b):
-        mbar, s = self.margin_moments(w, b)
-        if loss.name == "exponential":
-            return pop.gaussian_exponential_loss(mbar, s)
-        return pop.gaussian_logistic_loss(mbar, s)
-
-
-class GaussianPopulation(AbstractPopulation):
-    """The paper's reduced model: $x \\sim \\mathcal N(0, \\sigma^2 I_d)$, label $+1$.
-
-    The margin is $\\mathcal N(b, \\sigma^2\\|w\\|^2)$ (docs/mathematics.md §4, Eqs. 3–4).
-
-    **Arguments:** `sigma > 0`, the standard deviation of each input coordinate.
-
-    **Raises:** `ValueError` for `sigma <= 0` or non-finite (outside JAX transformations).
-    """
-
-    sigma: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
-
-    def __check_init__(self):
-        _check_population_field("sigma", self.sigma, positive=True)
-
-    def margin_moments(self, w, b):
-        return b, self.sigma * jnp.linalg.norm(w)
-
-
-class TwoGaussianPopulation(AbstractPopulation):
-    """The original two-Gaussian model (docs/mathematics.md §1, §13), without bias.
-
-    $y = \\pm1$ equiprobable, $X = y\\mu e_0 + \\xi \\in \\mathbb R^{d+1}$,
-    $\\xi_0 \\sim \\mathcal N(0, \\sigma_A^2)$, $\\xi_\\perp \\sim \\mathcal N(0, \\sigma_B^2 I_d)$.
-    The margin $yW\\cdot X$ has mean $\\mu W_0$ and variance
-    $\\sigma_A^2W_0^2 + \\sigma_B^2\\|W_\\perp\\|^2$ (the bias `b` is not part of this model).
-
-    **Arguments:** `mu` ($\\mu > 0$), `sigma_a` ($\\sigma_A \\ge 0$), `sigma_b`
-    ($\\sigma_B > 0$).
-
-    **Raises:** `ValueError` for values outside these ranges or non-finite (outside JAX
-    transformations).
-    """
-
-    mu: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
-    sigma_a: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
-    sigma_b: Scalar = eqx.field(converter=lambda v: jnp.asarray(v, dtype=jnp.float64))
-
-    def __check_init__(self):
-        _check_population_field("mu", self.mu, positive=True)
-        _check_population_field("sigma_a", self.sigma_a, positive=False)
-        _check_population_field("sigma_b", self.sigma_b, positive=True)
-
-    def margin_moments(self, w, b):
-        var = (self.sigma_a * w[0]) ** 2 + self.sigma_b**2 * jnp.sum(w[1:] ** 2)
-        return self.mu * w[0], jnp.sqrt(var)
-
-
 # --------------------------------------------------------------------------- validation
-
-
-def _check_population_field(name: str, value, *, positive: bool) -> None:
-    """A population parameter: finite and `> 0` (or `>= 0`); not checked under a JAX
-    transformation, where it has no value."""
-    try:
-        v = np.asarray(value)
-    except jax.errors.TracerArrayConversionError:
-        return
-    ok = np.all(np.isfinite(v)) and (np.all(v > 0) if positive else np.all(v >= 0))
-    if not ok:
-        raise ValueError(f"`{name}` must be {'positive' if positive else '>= 0'} and finite; "
-                         f"got {v.tolist()!r}.")
 
 
 def _real_array(name: str, value) -> np.ndarray:
@@ -386,7 +300,7 @@ class Problem(eqx.Module):
 def _mean_loss(loss: AbstractLoss, m):
     # mean of l(m_i) as exp(logsumexp(log l(m_i)) - log n): finite whenever the true
     # value is, for the exponential loss too (docs/mathematics.md §2).
-    return jnp.exp(jax.nn.logsumexp(loss.log_value(m)) - jnp.log(m.shape[0]))
+    return jnp.exp(log_mean_exp(loss.log_value(m)))
 
 
 def as_problem(problem) -> Problem:
@@ -407,93 +321,4 @@ def as_problem(problem) -> Problem:
     raise ValueError(
         f"`problem` must be a gradflow.Problem (or a model with a `.problem`, such as "
         f"TwoPointModel); got {type(problem).__name__}."
-    )
-
-
-# --------------------------------------------------------------------------- generators
-
-
-def gaussian_problem(n: int, d: int, sigma: float, *, seed: int = 0, loss="logistic") -> Problem:
-    """The paper's reduced model: $x_i \\sim \\mathcal N(0, \\sigma^2 I_d)$, all labels $+1$.
-
-    Data are `sigma * numpy.random.default_rng(seed).standard_normal((n, d))`, so the
-    same seed gives the same data as that numpy expression.
-
-    **Arguments:** `n`, `d` positive integers ($\\lambda = d/n$); `sigma > 0`; `seed`, a
-    non-negative integer or a list of them; `loss` as for `Problem`.
-
-    **Returns:** a `Problem` with a `GaussianPopulation(sigma)` for test metrics.
-
-    **Raises:** `ValueError` for sizes that are not positive integers, a bad $\\sigma$ or
-    `seed`.
-    """
-    n = _positive_int("n", n)
-    d = _positive_int("d", d)
-    sigma = _positive("sigma", sigma)
-    x = sigma * np.random.default_rng(_seed(seed)).standard_normal((n, d))
-    return Problem(x, loss=loss, sigma=sigma)
-
-
-def two_gaussian_problem(
-    n: int,
-    d: int,
-    *,
-    mu: float,
-    sigma_a: float,
-    sigma_b: float,
-    seed: int = 0,
-    loss="logistic",
-) -> Problem:
-    """The original two-Gaussian model of the paper (Sec. 3.1, 5; docs/mathematics.md §1, §13).
-
-    Labels $y = \\pm1$ equiprobable, inputs $X = y\\mu e_0 + \\xi \\in \\mathbb R^{d+1}$ with
-    $\\xi_0 \\sim \\mathcal N(0,\\sigma_A^2)$ (the paper's $\\sigma_1$) and
-    $\\xi_\\perp \\sim \\mathcal N(0, \\sigma_B^2 I_d)$; a linear model without bias.
-    For $\\sigma_A = 0$ it maps exactly onto the reduced model with $x = z/\\mu$,
-    $\\sigma = \\sigma_B/\\mu$, $b = \\mu W_0$, $w = \\mu W_\\perp$, $t_{red} = \\mu^2 t$
-    (see `reduced_problem`).
-
-    **Arguments:** `n`, `d` (noise directions, $\\lambda = d/n$); `mu > 0`; `sigma_a >= 0`;
-    `sigma_b > 0`; `seed`; `loss`.
-
-    **Returns:** a `Problem` with `fit_bias=False`, data of shape `(n, d + 1)` and a
-    `TwoGaussianPopulation`.
-
-    **Raises:** `ValueError` for non-positive sizes, `mu` or `sigma_b`, or `sigma_a < 0`.
-    """
-    n = _positive_int("n", n)
-    d = _positive_int("d", d)
-    mu = _positive("mu", mu)
-    sigma_b = _positive("sigma_b", sigma_b)
-    sigma_a = float(sigma_a)
-    if not (math.isfinite(sigma_a) and sigma_a >= 0):
-        raise ValueError(f"`sigma_a` must be >= 0 and finite; got {sigma_a!r}.")
-    rng = np.random.default_rng(_seed(seed))
-    y = rng.choice(np.array([-1.0, 1.0]), size=n)
-    xi = rng.standard_normal((n, d + 1)) * np.r_[sigma_a, np.full(d, sigma_b)]
-    x = y[:, None] * mu * np.eye(d + 1)[0] + xi
-    population = TwoGaussianPopulation(mu, sigma_a, sigma_b)
-    return Problem(x, y, loss=loss, population=population, fit_bias=False)
-
-
-def reduced_problem(problem: Problem) -> Problem:
-    """The reduced model equivalent to a two-Gaussian problem with $\\sigma_A = 0$.
-
-    Uses docs/mathematics.md §1: $x = z/\\mu$ with $z = (yX)_\\perp$, $\\sigma = \\sigma_B/\\mu$. A
-    trajectory $(W_0, W_\\perp)(t)$ of the full model equals $(b, w)(\\mu^2 t)/\\mu$.
-
-    **Arguments:** `problem`, from `two_gaussian_problem(..., sigma_a=0)`.
-
-    **Returns:** the reduced-model `Problem` (labels +1, `GaussianPopulation`).
-
-    **Raises:** `ValueError` unless `problem` has a `TwoGaussianPopulation` with `sigma_a == 0`.
-    """
-    population = problem.population
-    if not isinstance(population, TwoGaussianPopulation) or float(population.sigma_a) != 0:
-        raise ValueError("`problem` must be a two-Gaussian problem with sigma_a = 0.")
-    mu = float(population.mu)
-    return Problem(
-        np.asarray(problem.z)[:, 1:] / mu,
-        loss=problem.loss,
-        sigma=float(population.sigma_b) / mu,
     )

@@ -51,8 +51,9 @@ from ._files import (
     _write_atomic,
     read_checked,
 )
+from ._generators import gaussian_problem
 from ._integrate import DEFAULT_RTOL, _check_positive, default_saveat
-from ._problem import _positive_int, _seed, _time, _tolerance, gaussian_problem
+from ._problem import _positive_int, _seed, _time, _tolerance
 from ._trajectory import RESULTS
 
 #: The data-drawing key of new files (`gradflow._analysis._draws.draw_seed`): draw k at

@@ -28,7 +28,7 @@ import optimistix as optx
 from .._config import compiled
 from .._flow import LogTime
 from .._integrate import initial_params
-from .._loss import as_loss
+from .._loss import ExponentialLoss
 from .._ltilde import log_ltilde, log_mean_exp, polish
 from .._problem import ABSOLUTE_TOLERANCE, Params, Problem, _tolerance
 from .._results import RESULTS, AbstractResult, IntegrationError
@@ -180,25 +180,7 @@ def _log_test_loss(problem: Problem, w, b):
         bias = b if problem.fit_bias else 0.0
         m = problem.y_test * (problem.x_test @ w + bias)
         return log_mean_exp(loss.log_value(m))
-    population = problem.population
-    if loss.name == "exponential":
-        return _log_population_exp(population, w, b)
-    return jnp.log(population.loss(loss, w, b))
-
-
-def _log_population_exp(population, w, b):
-    """$\\log L^{exp}_{test}$: the Gaussian-margin closed form where the population's margin
-    is Gaussian (it does not override `loss`), else the population's own (log) loss, so
-    that mixtures and threshold labels are not treated as Gaussian."""
-    from .._extensions import ThresholdPopulation
-    from .._problem import AbstractPopulation
-
-    if type(population).loss is AbstractPopulation.loss:
-        mbar, s = population.margin_moments(w, b)
-        return -mbar + 0.5 * s * s
-    if isinstance(population, ThresholdPopulation):
-        return population.log_exponential_loss(w, b)
-    return jnp.log(population.loss(as_loss("exponential"), w, b))
+    return problem.population.log_loss(loss, w, b)
 
 
 def _log_train_loss(problem: Problem, w, b):
@@ -541,7 +523,7 @@ def _log_test_exp(problem: Problem, w):
     minus $(-b)$, the $b$-independent part (reduced model)."""
     if problem.x_test is not None:
         return log_ltilde(problem.x_test, w)
-    return _log_population_exp(problem.population, w, jnp.asarray(0.0))
+    return problem.population.log_loss(ExponentialLoss(), w, jnp.asarray(0.0))
 
 
 def _log_ratio_of_w(problem: Problem, w):

@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from .._descend import Comparison
+    from .._compare import Comparison
     from .._trajectory import Trajectory
 
 __all__ = [
