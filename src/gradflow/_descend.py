@@ -35,7 +35,13 @@ import optax
 from ._config import compiled
 from ._flow import PhysicalTime
 from ._integrate import initial_params
-from ._optimizer import _check_optimizer, _describe, _loss_fn, descent_bound, plain_gd_rate
+from ._optimizer import (
+    _check_optimizer,
+    _describe,
+    descent_bound,
+    optimizer_update,
+    plain_gd_rate,
+)
 from ._problem import Params, Problem, as_problem
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
@@ -63,15 +69,7 @@ def _gradient(problem: Problem, params: Params) -> Params:
 
 def _update(optimizer, problem: Problem, params: Params, state):
     grads = _gradient(problem, params)
-    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
-        # Line-search optimizers (optax.lbfgs, ...) read these by name; others ignore
-        # them, and XLA removes the unused loss evaluation.
-        loss_fn = _loss_fn(problem)
-        updates, state = optimizer.update(
-            grads, state, params, value=loss_fn(params), grad=grads, value_fn=loss_fn
-        )
-    else:
-        updates, state = optimizer.update(grads, state, params)
+    updates, state = optimizer_update(optimizer, problem, grads, state, params)
     return optax.apply_updates(params, updates), state
 
 

@@ -15,6 +15,7 @@ from ._problem import (
     ABSOLUTE_TOLERANCE,
     Params,
     Problem,
+    _params_pair,
     _positive,
     _real_array,
     _time,
@@ -135,15 +136,7 @@ def initial_params(problem: Problem, y0) -> Params:
 
     **Raises:** `ValueError` for a wrong shape or non-finite values.
     """
-    if y0 is None:
-        y0 = (np.zeros(problem.d), 0.0)
-    if isinstance(y0, Params):
-        w, b = y0.w, y0.b
-    else:
-        try:
-            w, b = y0
-        except (TypeError, ValueError):
-            raise ValueError("`y0` must be `Params(w, b)` or a pair `(w, b)`.") from None
+    w, b = _params_pair((np.zeros(problem.d), 0.0) if y0 is None else y0)
     w, b = _real_array("y0", w), _real_array("y0", b)
     if w.shape != (problem.d,) or b.shape != ():
         raise ValueError(

@@ -20,6 +20,18 @@ from ._problem import Params, Problem
 _PROBE_STEPS = 3
 
 
+def optimizer_update(optimizer, problem: Problem, grads: Params, state, params: Params):
+    """`optimizer.update` with what line-search optimizers (optax.lbfgs, ...) read by name
+    (the loss, its value and gradient); others ignore it, and XLA removes the unused loss
+    evaluation."""
+    if isinstance(optimizer, optax.GradientTransformationExtraArgs):
+        loss_fn = _loss_fn(problem)
+        return optimizer.update(
+            grads, state, params, value=loss_fn(params), grad=grads, value_fn=loss_fn
+        )
+    return optimizer.update(grads, state, params)
+
+
 def _loss_fn(problem: Problem):
     """The mean training loss as a function of `Params`, for optimizers that read it
     (optax's extra arguments)."""
@@ -68,13 +80,7 @@ def plain_gd_rate(optimizer, problem: Problem, y0: Params | None = None) -> floa
                 jnp.asarray(rng.uniform(0.5, 2.0, problem.d) * rng.choice([-1, 1], problem.d)),
                 jnp.asarray(rng.uniform(0.5, 2.0)),
             )
-            if isinstance(optimizer, optax.GradientTransformationExtraArgs):
-                loss_fn = _loss_fn(problem)
-                upd, state = optimizer.update(
-                    g, state, params, value=loss_fn(params), grad=g, value_fn=loss_fn
-                )
-            else:
-                upd, state = optimizer.update(g, state, params)
+            upd, state = optimizer_update(optimizer, problem, g, state, params)
             gv = np.append(np.asarray(g.w), float(g.b))
             uv = np.append(np.asarray(upd.w), float(upd.b))
             if not problem.fit_bias:  # the bias gradient is 0 in real runs

@@ -121,17 +121,30 @@ def _tolerance(name: str, value, bounds=RELATIVE_TOLERANCE) -> float:
     return v
 
 
-def _positive_int(name: str, value) -> int:
-    """A positive integer (an integral float such as `3.0` is accepted)."""
-    bad = ValueError(f"`{name}` must be a positive integer; got {value!r}.")
+def _positive_int(name: str, value, minimum: int = 1) -> int:
+    """An integer $\\ge$ `minimum` (default 1: positive; an integral float such as `3.0` is
+    accepted)."""
+    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
+    bad = ValueError(f"`{name}` must be {what}; got {value!r}.")
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise bad
     if not isinstance(value, numbers.Integral):
         if not (math.isfinite(value) and float(value).is_integer()):
             raise bad
-    if int(value) <= 0:
+    if int(value) < minimum:
         raise bad
     return int(value)
+
+
+def _params_pair(y0, name: str = "y0"):
+    """`(w, b)` of a `Params` or of a pair; `ValueError` naming `name` otherwise."""
+    if isinstance(y0, Params):
+        return y0.w, y0.b
+    try:
+        w, b = y0
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be `Params(w, b)` or a pair `(w, b)`.") from None
+    return w, b
 
 
 def _seed(value):

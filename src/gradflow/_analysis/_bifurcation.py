@@ -22,7 +22,7 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
-from .._problem import _tolerance
+from .._problem import _positive_int, _tolerance
 from .._results import RESULTS, AbstractResult, result_index
 from ._draws import fixed_point_sweep, transverse_max
 from ._fixed_point import DEFAULT_GTOL
@@ -94,12 +94,6 @@ class Bifurcation(eqx.Module):
     norms: tuple
 
 
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def bifurcation(
     n: int,
     lambdas,
@@ -128,8 +122,8 @@ def bifurcation(
 
     **Raises:** `ValueError` for bad arguments. Not jittable (the QP runs on the host).
     """
-    n = _check_int("n", n, 2)
-    realizations = _check_int("realizations", realizations)
+    n = _positive_int("n", n, 2)
+    realizations = _positive_int("realizations", realizations)
     lams = np.atleast_1d(np.asarray(lambdas, dtype=np.float64))
     if lams.ndim != 1 or lams.size == 0 or not np.all(np.isfinite(lams)) or np.any(lams <= 0):
         raise ValueError(

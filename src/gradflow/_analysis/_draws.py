@@ -166,9 +166,7 @@ def fixed_point_sweep(
     """
     from .._sweep import _open_existing
 
-    n = _positive_int("n", n)
-    if n < 2:
-        raise ValueError(f"`n` must be an integer >= 2; got {n!r}.")
+    n = _positive_int("n", n, 2)
     realizations = _positive_int("realizations", realizations)
     max_steps = _positive_int("max_steps", max_steps)
     chunk_size = _positive_int("chunk_size", chunk_size)

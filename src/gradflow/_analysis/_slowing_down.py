@@ -20,7 +20,7 @@ import numpy as np
 
 from .._flow import LogTime
 from .._integrate import _solve, default_solver, initial_params
-from .._problem import ABSOLUTE_TOLERANCE, Problem, _tolerance
+from .._problem import ABSOLUTE_TOLERANCE, Problem, _positive_int, _tolerance
 from .._results import RESULTS, AbstractResult, IntegrationError, result_index
 from ._draws import _fixed_points, draw_points
 from ._fixed_point import DEFAULT_GTOL, _result_of, fixed_point
@@ -352,12 +352,6 @@ def _mean_and_err(v):
     return means, errs
 
 
-def _check_int(name, value, minimum=1):
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ValueError(f"`{name}` must be an integer >= {minimum}; got {value!r}.")
-    return int(value)
-
-
 def slowing_down(
     n: int,
     lambdas,
@@ -403,10 +397,10 @@ def slowing_down(
 
     **Raises:** `ValueError` for bad arguments. Not jittable (the QP runs on the host).
     """
-    n = _check_int("n", n, 2)
-    realizations = _check_int("realizations", realizations)
-    decades = _check_int("decades", decades, 0)
-    max_tries = _check_int("max_tries", max_tries)
+    n = _positive_int("n", n, 2)
+    realizations = _positive_int("realizations", realizations)
+    decades = _positive_int("decades", decades, 0)
+    max_tries = _positive_int("max_tries", max_tries)
     lams = np.atleast_1d(np.asarray(lambdas, dtype=np.float64))
     if lams.ndim != 1 or lams.size == 0 or np.any(~np.isfinite(lams)) or np.any(lams <= 0) or \
             np.any(lams >= 0.5):

@@ -6,7 +6,7 @@ import math
 import equinox as eqx
 import numpy as np
 
-from ..._problem import Params, Problem
+from ..._problem import Problem, _params_pair
 from ._base import AbstractTwoPointFlow
 from ._explicit import AtRest, CaseA, CaseB, CaseC
 from ._hypergeometric import Inseparable, Separable
@@ -291,13 +291,7 @@ class TwoPointModel(eqx.Module):
 def _check_y0(y0):
     if y0 is None:
         return 0.0, 0.0
-    if isinstance(y0, Params):
-        w, b = y0.w, y0.b
-    else:
-        try:
-            w, b = y0
-        except (TypeError, ValueError):
-            raise ValueError("`y0` must be `Params(w, b)` or a pair `(w, b)`.") from None
+    w, b = _params_pair(y0)
     w = np.asarray(w, dtype=np.float64).reshape(-1)
     b = np.asarray(b, dtype=np.float64)
     if w.size != 1 or b.shape != () or not (np.isfinite(w[0]) and np.isfinite(b)):
