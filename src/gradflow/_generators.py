@@ -24,7 +24,7 @@ from ._populations import (
     TwoGaussianPopulation,
     powerlaw_variances,
 )
-from ._problem import Problem, _positive, _positive_int, _seed
+from ._problem import Problem, _finite, _positive, _positive_int, _seed
 
 __all__ = [
     "gaussian_problem",
@@ -148,12 +148,7 @@ def powerlaw_problem(
     n = _positive_int("n", n)
     d = _positive_int("d", d)
     sigma = _positive("sigma", sigma)
-    try:
-        alpha = float(alpha)
-    except (TypeError, ValueError):
-        raise ValueError(f"`alpha` must be a finite number; got {alpha!r}.") from None
-    if not math.isfinite(alpha):
-        raise ValueError(f"`alpha` must be finite; got {alpha!r}.")
+    alpha = _finite("alpha", alpha)
     var = powerlaw_variances(d, sigma, alpha)
     x = np.random.default_rng(_seed(seed)).standard_normal((n, d)) * np.sqrt(var)
     return Problem(x, loss=loss, population=PowerLawPopulation(var))
@@ -225,10 +220,7 @@ def threshold_problem(
     n = _positive_int("n", n)
     d = _positive_int("d", d)
     sigma = _positive("sigma", sigma)
-    try:
-        r = float(r)
-    except (TypeError, ValueError):
-        raise ValueError(f"`r` must be a number in (0, 1]; got {r!r}.") from None
+    r = _finite("r", r, "a number in (0, 1]")
     if not (0.0 < r <= 1.0):
         raise ValueError(f"`r` must be in (0, 1]; got {r!r}.")
     x = sigma * np.random.default_rng(_seed(seed)).standard_normal((n, d))

@@ -79,6 +79,17 @@ def _as_labels(name: str, value, n: int) -> np.ndarray:
     return arr
 
 
+def _finite(name: str, value, what: str = "a finite number") -> float:
+    """A finite float; `ValueError` naming `name` (and saying `what` it must be) otherwise."""
+    try:
+        v = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"`{name}` must be {what}; got {value!r}.") from None
+    if not math.isfinite(v):
+        raise ValueError(f"`{name}` must be {what}; got {value!r}.")
+    return v
+
+
 def _positive(name: str, value) -> float:
     try:
         v = float(value)
