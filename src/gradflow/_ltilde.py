@@ -24,6 +24,8 @@ DEFAULT_GTOL = 1e-10
 DEFAULT_MAX_STEPS = 200
 _ARMIJO = 1e-4
 _MAX_HALVINGS = 60
+_CG_MAX_STEPS = 250  # CG iterations per Newton step (truncated Newton: a capped solve is still
+# a descent direction; uncapped, separable draws, whose Hessian degenerates, took minutes)
 _RESOLVED = 1e3  # Newton decrements² below this many ulps of log L~ skip the line search
 
 #: Newton's outcome codes (`newton`'s `code`).
@@ -75,22 +77,57 @@ def hessian_ltilde(z, w):
     return lt * weighted_gram(z, p), lt, lt * jnp.linalg.norm(p @ z)
 
 
-def _newton_step(z, w, pad):
-    """The Newton step on $\\log\\tilde L$ at `w` (identity block on padding), its slope."""
-    g, hess = grad_hess_log_ltilde(z, w)
+def _newton_step(z, w, pad, method: str = "cholesky", scale=1.0):
+    """The Newton step on $\\log\\tilde L$ at `w` (identity block on padding), and the
+    gradient.
+
+    `method="cholesky"` forms the Hessian ($2nd^2$ flops) and factors it;
+    `method="cg"` is matrix-free: conjugate gradients on Hessian-vector products
+    $Z^\\top(p\\odot Zv) - \\mu(\\mu\\cdot v)$ ($4nd$ flops each), Jacobi-preconditioned, to
+    the relative residual $\\sqrt{\\|g\\|/\\text{scale}}$ clipped to $[10^{-12}, \\frac12]$
+    (Eisenstat–Walker forcing: loose far away, tight near the minimizer, so that Newton
+    stays superlinear).
+    """
     d = w.shape[0]
-    jitter = 1e-14 * (jnp.trace(hess) / d + 1e-300)
-    op = lx.MatrixLinearOperator(hess + jnp.diag(pad + jitter), lx.positive_semidefinite_tag)
-    step = lx.linear_solve(op, -g, lx.Cholesky(), throw=False).value
+    if method == "cholesky":
+        g, hess = grad_hess_log_ltilde(z, w)
+        jitter = 1e-14 * (jnp.trace(hess) / d + 1e-300)
+        op = lx.MatrixLinearOperator(hess + jnp.diag(pad + jitter), lx.positive_semidefinite_tag)
+        return lx.linear_solve(op, -g, lx.Cholesky(), throw=False).value, g
+    p = weights(z, w)
+    mu = p @ z
+    g = -mu
+    diag = p @ (z * z) - mu * mu
+    jitter = 1e-14 * (jnp.sum(diag) / d + 1e-300)
+
+    def hvp(v):
+        return (p * (z @ v)) @ z - mu * (mu @ v) + (pad + jitter) * v
+
+    op = lx.FunctionLinearOperator(hvp, jax.ShapeDtypeStruct((d,), w.dtype),
+                                   lx.positive_semidefinite_tag)
+    precond = lx.TaggedLinearOperator(lx.DiagonalLinearOperator(1.0 / (diag + pad + jitter)),
+                                      lx.positive_semidefinite_tag)
+    rtol = jnp.clip(jnp.sqrt(jnp.linalg.norm(g) / jnp.maximum(scale, 1e-300)), 1e-12, 0.5)
+    # lineax tests each component, |r_i| <= atol + rtol |y_i|: with atol = 0 the padding's
+    # 0 <= 0 reads 0/0 and stopped CG after one iteration. A floor far below the step
+    # (|y| ~ |g| / H) keeps the test relative.
+    atol = 1e-3 * rtol * jnp.max(jnp.abs(g)) / jnp.max(diag + pad + jitter)
+    solver = lx.CG(rtol=rtol, atol=atol, max_steps=_CG_MAX_STEPS)
+    step = lx.linear_solve(op, -g, solver, options={"preconditioner": precond},
+                           throw=False).value
     return step, g
 
 
-def newton(z, w0, gtol=DEFAULT_GTOL, max_steps: int = DEFAULT_MAX_STEPS, pad=None):
+def newton(z, w0, gtol=DEFAULT_GTOL, max_steps: int = DEFAULT_MAX_STEPS, pad=None,
+           method: str = "cholesky"):
     """Damped Newton on $\\log\\tilde L$ from `w0` (Armijo backtracking, Cholesky by lineax).
 
     Stops one step after $\\|\\nabla\\log\\tilde L\\| \\le$ `gtol` $\\times$ RMS$_i\\|z_i\\|$
     first holds: that step, converging quadratically, takes $w$ to rounding level, also
     near $\\lambda = \\frac12$ where the Hessian's smallest eigenvalue tends to 0.
+    `method`: `"cholesky"` (form and factor the Hessian) or `"cg"` (matrix-free; see
+    `_newton_step`): the first costs $2nd^2$ flops a step, the second $4nd$ per CG
+    iteration.
 
     **Returns:** `(w, log_ltilde, grad_log_norm, steps, code)`, `code` one of
     `CONVERGED`, `SEPARATED` (an iterate with $\\min_i w\\cdot z_i > 0$: a certificate
@@ -98,7 +135,8 @@ def newton(z, w0, gtol=DEFAULT_GTOL, max_steps: int = DEFAULT_MAX_STEPS, pad=Non
     step).
     """
     pad = jnp.zeros(z.shape[1]) if pad is None else pad
-    tol = gtol * jnp.sqrt(jnp.mean(jnp.sum(z * z, axis=1)))
+    scale = jnp.sqrt(jnp.mean(jnp.sum(z * z, axis=1)))
+    tol = gtol * scale
 
     def f(w):
         return log_ltilde(z, w)
@@ -114,7 +152,7 @@ def newton(z, w0, gtol=DEFAULT_GTOL, max_steps: int = DEFAULT_MAX_STEPS, pad=Non
 
     def body(carry):
         k, w, fw, g, _ = carry
-        step, _ = _newton_step(z, w, pad)
+        step, _ = _newton_step(z, w, pad, method, scale)
         slope = g @ step
         # -slope is the squared Newton decrement, the decrease a full step predicts.
         # Below what log L~ can resolve, Armijo's test only compares rounding errors
@@ -178,19 +216,25 @@ def slow_mode(z, w, pad=None):
 
 
 def fixed_points(z, pad, gtol=DEFAULT_GTOL, max_steps: int = DEFAULT_MAX_STEPS,
-                 batch_size: int | None = None):
+                 batch_size: int | None = None, method: str = "cholesky",
+                 slow: bool = True):
     """Newton and the slow mode for a batch of point sets `z` (B, n, D), zero-padded to a
     common width D with `pad` (D,) marking the padding: one compilation for every
     $d \\le D$. Draws run one after another (`lax.map`; `batch_size` > 1 vectorizes
     groups, faster on accelerators), so each takes its own number of Newton steps.
+    `method`: Newton's linear solves (`newton`); `slow=False` skips the slow mode (an
+    eigendecomposition, $O(d^3)$), whose entries are then NaN.
 
     **Returns:** a dict of arrays with leading axis B: `w`, `log_ltilde`, `steps`,
     `code`, `h1`, `slow_direction`.
     """
 
     def one(zi):
-        w, lf, _, k, code = newton(zi, jnp.zeros(zi.shape[1]), gtol, max_steps, pad)
-        h1, v1, _, _, _ = slow_mode(zi, w, pad)
+        w, lf, _, k, code = newton(zi, jnp.zeros(zi.shape[1]), gtol, max_steps, pad, method)
+        if slow:
+            h1, v1, _, _, _ = slow_mode(zi, w, pad)
+        else:
+            h1, v1 = jnp.asarray(jnp.nan), jnp.full(zi.shape[1], jnp.nan)
         return dict(w=w, log_ltilde=lf, steps=k, code=code, h1=h1, slow_direction=v1)
 
     return jax.lax.map(one, z, batch_size=batch_size)
