@@ -28,7 +28,8 @@ DOCS = ROOT / "docs"
 
 def _public_names() -> dict:
     names = {}
-    for name, obj in vars(gradflow).items():
+    for name in dir(gradflow):  # dir, not vars: the analysis is loaded on first use
+        obj = getattr(gradflow, name)
         if not name.startswith("_") and not isinstance(obj, types.ModuleType):
             names[f"gradflow.{name}"] = obj
     for name, obj in vars(gradflow.plotting).items():

@@ -1,0 +1,75 @@
+"""`import gradflow` loads the core only (jax, diffrax, equinox, optax and gradflow's
+own core modules); the analysis (scipy), sweeps (xarray) and plotting (matplotlib) are
+loaded on first use, and every public name is still there. How long the import takes is
+measured in benchmarks/bench_import.py, not asserted here."""
+
+import ast
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import gradflow
+
+INIT = Path(gradflow.__file__)
+NOT_AT_IMPORT = ("scipy", "matplotlib", "xarray", "h5py", "h5netcdf", "tqdm",
+                 "gradflow._analysis", "gradflow._sweep", "gradflow.plotting", "gradflow._plots")
+
+
+def run(code: str) -> dict:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_import_loads_the_core_only():
+    loaded = run("import json, sys, gradflow; print(json.dumps(sorted(sys.modules)))")
+    heavy = [m for m in loaded if any(m == p or m.startswith(p + ".") for p in NOT_AT_IMPORT)]
+    assert not heavy, heavy
+    assert "jax" in loaded and "diffrax" in loaded
+
+
+def test_lazy_names_load_on_first_use():
+    code = ("import json, sys, gradflow as gf\n"
+            "before = 'gradflow._analysis._fixed_point' in sys.modules\n"
+            "fp = gf.fixed_point\n"
+            "from gradflow import wendel, load_sweep\n"
+            "print(json.dumps(dict(before=before, module=fp.__module__,\n"
+            "    loaded='gradflow._analysis._fixed_point' in sys.modules,\n"
+            "    cached='fixed_point' in vars(gf), wendel=round(wendel(10, 5), 9))))")
+    res = run(code)
+    assert res == dict(before=False, module="gradflow._analysis._fixed_point", loaded=True,
+                       cached=True, wendel=0.5)
+
+
+def test_every_public_name_is_listed_and_resolves():
+    names = set(gradflow.__all__)
+    assert names <= set(dir(gradflow))
+    for name in names:
+        assert getattr(gradflow, name) is not None, name
+    for name in ("integrate", "Problem", "fixed_point", "bifurcation", "sweep", "TwoPointModel"):
+        assert name in names
+    try:
+        gradflow.no_such_name  # noqa: B018
+    except AttributeError as err:
+        assert "no_such_name" in str(err)
+    else:
+        raise AssertionError("an unknown name resolved")
+
+
+def _type_checking_imports() -> dict[str, str]:
+    tree = ast.parse(INIT.read_text())
+    found = {}
+    for node in tree.body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            for imp in node.body:
+                assert isinstance(imp, ast.ImportFrom)
+                for alias in imp.names:
+                    found[alias.asname or alias.name] = "." * imp.level + imp.module
+    return found
+
+
+def test_lazy_table_matches_the_static_imports():
+    """The `TYPE_CHECKING` imports (read by type checkers and the API docs) and the table
+    `__getattr__` loads from name the same modules."""
+    assert _type_checking_imports() == gradflow._MODULE_OF
