@@ -73,3 +73,35 @@ def test_lazy_table_matches_the_static_imports():
     """The `TYPE_CHECKING` imports (read by type checkers and the API docs) and the table
     `__getattr__` loads from name the same modules."""
     assert _type_checking_imports() == gradflow._MODULE_OF
+
+
+WITHOUT_MATPLOTLIB = """
+import json, sys
+sys.modules["matplotlib"] = None  # as if matplotlib were not installed
+import gradflow.plotting as plotting
+from gradflow._cli import main
+
+errors = {}
+for name in ("grokking_curves", "grokking_figure", "plot_bifurcation", "two_point_figure"):
+    try:
+        getattr(plotting, name)(None)
+    except ImportError as err:
+        errors[name] = str(err)
+status = main(["demo", "--out", sys.argv[1]])
+print(json.dumps(dict(errors=errors, status=status)))
+"""
+
+
+def test_plotting_without_matplotlib_says_how_to_install(tmp_path):
+    out = subprocess.run([sys.executable, "-c", WITHOUT_MATPLOTLIB, str(tmp_path / "demo")],
+                         capture_output=True, text=True, check=True)
+    res = json.loads(out.stdout.strip().splitlines()[-1])
+    assert len(res["errors"]) == 4
+    for message in res["errors"].values():
+        assert 'pip install "gradflow[plot]"' in message
+    # the demo refuses before computing: one line, no files, no traceback
+    assert res["status"] == 2
+    assert out.stderr.strip().splitlines() == [
+        "gradflow: error: gradflow's plotting needs matplotlib, which is not installed: "
+        'pip install "gradflow[plot]"']
+    assert not any((tmp_path / "demo").glob("*"))

@@ -53,11 +53,14 @@ from ._trajectory import IntegrationError as IntegrationError
 from ._trajectory import Trajectory as Trajectory
 
 # Loaded on first use (PEP 562 `__getattr__` below): the analysis, which imports scipy,
-# and sweeps. `gradflow.fixed_point` or `from gradflow import fixed_point` imports its
-# module then; `import gradflow` alone does not (tests/test_import.py).
+# and sweeps. Looking up `gradflow.fixed_point` (or importing the name from gradflow)
+# loads its module then; importing the package alone does not (tests/test_import.py).
 _LAZY = {
     "._analysis._asymptotics": (
         "Asymptotics", "asymptotics",
+    ),
+    "._analysis._curves": (
+        "crossing_time", "step_axis",
     ),
     "._analysis._bifurcation": (
         "Bifurcation", "BifurcationPoint", "DivergenceLaw", "bifurcation", "critical_point",
@@ -102,6 +105,8 @@ if _typing.TYPE_CHECKING:  # the same names, statically: for type checkers and t
     from ._analysis._bifurcation import critical_point as critical_point
     from ._analysis._bifurcation import divergence_law as divergence_law
     from ._analysis._bifurcation import extrapolate as extrapolate
+    from ._analysis._curves import crossing_time as crossing_time
+    from ._analysis._curves import step_axis as step_axis
     from ._analysis._fixed_point import AnalysisResults as AnalysisResults
     from ._analysis._fixed_point import FixedPoint as FixedPoint
     from ._analysis._fixed_point import fixed_point as fixed_point
