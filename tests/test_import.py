@@ -105,3 +105,18 @@ def test_plotting_without_matplotlib_says_how_to_install(tmp_path):
         "gradflow: error: gradflow's plotting needs matplotlib, which is not installed: "
         'pip install "gradflow[plot]"']
     assert not any((tmp_path / "demo").glob("*"))
+
+
+def test_only_the_drawing_code_imports_matplotlib():
+    """matplotlib is the optional extra `plot`: only `_plots/` and `plotting.py` import
+    it (the command reaches it through them)."""
+    package = INIT.parent
+    for path in sorted(package.rglob("*.py")):
+        rel = path.relative_to(package).as_posix()
+        if rel.startswith("_plots/") or rel == "plotting.py":
+            continue
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            assert not any(n.split(".")[0] == "matplotlib" for n in names), rel
