@@ -18,12 +18,13 @@ Run: `python examples/adam_grokking.py --out figures/`.
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 import optax
 
 import gradflow as gf
-from gradflow._plots._descend import crossing_time, optimizer_figure, save_figure, step_axis
+from gradflow.plotting import optimizer_figure
 
 SIGMA = 1.0
 LAM = 0.495
@@ -37,13 +38,13 @@ def _sizes(quick: bool) -> dict:
 
 
 def _first_step(traj, quantity, level) -> float:
-    k, v = step_axis(traj), np.asarray(getattr(traj, quantity))
+    k, v = gf.step_axis(traj), np.asarray(getattr(traj, quantity))
     hit = np.flatnonzero(v >= level)
     return float(k[hit[0]]) if hit.size else float("nan")
 
 
 def _summary(traj) -> dict:
-    k = step_axis(traj)
+    k = gf.step_axis(traj)
     acc = np.asarray(traj.test_accuracy)
     k_fit = _first_step(traj, "train_accuracy", 1.0)
     before = (k > 0) & (k <= k_fit) if np.isfinite(k_fit) else k > 0
@@ -52,10 +53,19 @@ def _summary(traj) -> dict:
         test_acc_at_fit=float(acc[np.flatnonzero(k == k_fit)[0]]) if np.isfinite(k_fit)
         else float("nan"),
         max_test_acc_before_fit=float(acc[before].max()) if before.any() else float("nan"),
-        k_test_acc_09=crossing_time(traj, "test_accuracy", 0.9, steps=True),
-        k_test_acc_099=crossing_time(traj, "test_accuracy", 0.99, steps=True),
+        k_test_acc_09=gf.crossing_time(traj, "test_accuracy", 0.9, steps=True),
+        k_test_acc_099=gf.crossing_time(traj, "test_accuracy", 0.99, steps=True),
         final_test_accuracy=float(acc[-1]),
     )
+
+
+def save(fig, out, name: str) -> list[Path]:
+    """Write `fig` as `out/name.png` and `out/name.pdf`."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = [Path(out) / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=130)
+    return paths
 
 
 def main(argv=None) -> dict:
@@ -81,7 +91,7 @@ def main(argv=None) -> dict:
         title=f"$n = {cfg['n']}$, $d = {d}$ ($\\lambda = {d / cfg['n']:.3g}$), "
               f"$\\sigma = {SIGMA:g}$",
     )
-    paths = save_figure(fig, args.out, "adam_grokking")
+    paths = save(fig, args.out, "adam_grokking")
 
     print(f"adam_grokking: n={cfg['n']}, d={d}, sigma={SIGMA}, {cfg['steps']} steps")
     print(f"{'run':>5} {'k(train acc=1)':>15} {'test acc then':>14} {'max before':>11} "

@@ -24,12 +24,12 @@ Run: `python examples/critical_slowing_down.py --out figures/`.
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
 import gradflow as gf
-from gradflow._plots._descend import save_figure
-from gradflow._plots._slowing_down import slowing_down_figure
+from gradflow.plotting import slowing_down_figure
 
 SIGMA = 5.0
 
@@ -41,6 +41,15 @@ def _sizes(quick: bool) -> dict:
                 realizations=5)
 
 
+def save(fig, out, name: str) -> list[Path]:
+    """Write `fig` as `out/name.png` and `out/name.pdf`."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = [Path(out) / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=130)
+    return paths
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=".", help="output directory (default: .)")
@@ -50,7 +59,7 @@ def main(argv=None) -> dict:
     start = time.perf_counter()
 
     sd = gf.slowing_down(cfg["n"], cfg["lambdas"], cfg["realizations"], SIGMA)
-    paths = save_figure(slowing_down_figure(sd), args.out, "critical_slowing_down")
+    paths = save(slowing_down_figure(sd), args.out, "critical_slowing_down")
 
     with np.errstate(invalid="ignore"):
         err_ratio = np.abs(sd.log_ratio_measured / sd.log_ratio_predicted - 1)

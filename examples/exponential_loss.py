@@ -19,11 +19,19 @@ Run: `python examples/exponential_loss.py --out figures/`.
 """
 
 import argparse
+import time
+from pathlib import Path
 
-from gradflow._plots._descend import grokking_example
+import numpy as np
+
+import gradflow as gf
+from gradflow.plotting import grokking_figure
 
 SIGMA = 5.0
 LAMBDAS = (0.3, 0.48, 0.55)
+LOSS = "exponential"
+NAME = "exponential_loss"
+TITLE = "Exponential loss: gradient flow (lines) and "
 
 
 def _sizes(quick: bool) -> dict:
@@ -32,17 +40,60 @@ def _sizes(quick: bool) -> dict:
     return dict(n=200, seed=10, lr=0.025, steps=2_000_000, t_flow=1e8, records=60)
 
 
+def _summary(traj) -> dict:
+    tl = np.asarray(traj.test_loss)
+    return dict(
+        t_train_acc_1=traj.first_time("train_accuracy", 1.0),
+        t_test_acc_099=gf.crossing_time(traj, "test_accuracy", 0.99),
+        test_loss_peak=float(tl.max()),
+        t_test_loss_peak=float(np.asarray(traj.t)[np.argmax(tl)]),
+        final_test_accuracy=float(traj.test_accuracy[-1]),
+        t_end=float(traj.t[-1]),
+    )
+
+
+def save(fig, out, name: str) -> list[Path]:
+    """Write `fig` as `out/name.png` and `out/name.pdf`."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = [Path(out) / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=130)
+    return paths
+
+
 def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=".", help="output directory (default: .)")
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     args = parser.parse_args(argv)
     cfg = _sizes(args.quick)
-    return grokking_example(
-        "exponential_loss", cfg, sigma=SIGMA, lambdas=LAMBDAS, loss="exponential", out=args.out,
-        title=(f"Exponential loss: gradient flow (lines) and GD, $\\eta = {cfg['lr']}$ "
-               f"(markers); $n = {cfg['n']}$, $\\sigma = {SIGMA:g}$"),
-    )
+    start = time.perf_counter()
+
+    # For each lambda: gradient flow and GD on one Gaussian draw.
+    runs, summary = [], {}
+    for lam in LAMBDAS:
+        d = int(round(lam * cfg["n"]))
+        problem = gf.gaussian_problem(cfg["n"], d, SIGMA, seed=cfg["seed"], loss=LOSS)
+        flow = gf.integrate(problem, cfg["t_flow"])
+        gd = gf.descend(problem, cfg["lr"], cfg["steps"], record=cfg["records"])
+        runs.append((f"$\\lambda = {lam}$ (d = {d})", flow, gd))
+        summary[lam] = dict(flow=_summary(flow), gd=_summary(gd))
+    title = (TITLE
+             + f"GD, $\\eta = {cfg['lr']}$ (markers); $n = {cfg['n']}$, $\\sigma = {SIGMA:g}$")
+    paths = save(grokking_figure(runs, title=title), args.out, NAME)
+
+    print(f"{NAME}: n={cfg['n']}, sigma={SIGMA}, GD lr={cfg['lr']}, "
+          f"{cfg['steps']} steps; flow to t={cfg['t_flow']:g}")
+    print(f"{'lambda':>7} {'run':>4} {'t(train acc=1)':>15} {'t(test acc>=.99)':>17} "
+          f"{'test loss peak (t)':>22} {'final test acc':>15}")
+    for lam, s in summary.items():
+        for kind in ("flow", "gd"):
+            r = s[kind]
+            print(f"{lam:>7} {kind:>4} {r['t_train_acc_1']:>15.4g} {r['t_test_acc_099']:>17.4g} "
+                  f"{r['test_loss_peak']:>11.4g} ({r['t_test_loss_peak']:.3g}) "
+                  f"{r['final_test_accuracy']:>15.4f}")
+    print(f"wrote {', '.join(str(p) for p in paths)} in {time.perf_counter() - start:.1f} s")
+    return dict(summary=summary, paths=paths)
 
 
 if __name__ == "__main__":

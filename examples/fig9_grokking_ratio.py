@@ -22,12 +22,12 @@ Run: `python examples/fig9_grokking_ratio.py --out figures/`.
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
 import gradflow as gf
-from gradflow._plots._descend import save_figure
-from gradflow._plots._slowing_down import grokking_ratio_figure
+from gradflow.plotting import grokking_ratio_figure
 
 SIGMA_LEFT = 20.0
 GAP_LEFT = 1e-3
@@ -37,6 +37,15 @@ def _sizes(quick: bool) -> dict:
     if quick:
         return dict(gaps=np.geomspace(1e-6, 0.5, 4), eps=np.array([1e-10, 1e-30]))
     return dict(gaps=np.geomspace(1e-8, 0.5, 16), eps=np.geomspace(1e-2, 1e-60, 25))
+
+
+def save(fig, out, name: str) -> list[Path]:
+    """Write `fig` as `out/name.png` and `out/name.pdf`."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = [Path(out) / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=130)
+    return paths
 
 
 def main(argv=None) -> dict:
@@ -69,7 +78,7 @@ def main(argv=None) -> dict:
 
     fig = grokking_ratio_figure(cfg["eps"], left.t_train, left.t_gen, gaps, measured, limit,
                                 sigma=SIGMA_LEFT)
-    paths = save_figure(fig, args.out, "fig9_grokking_ratio")
+    paths = save(fig, args.out, "fig9_grokking_ratio")
 
     spread = float(np.ptp(left.log_ratio[cfg["eps"] <= 1e-10]))  # eps-independence
     print(f"fig9_grokking_ratio: left, 1 - 2 lambda = {GAP_LEFT:g}, sigma = {SIGMA_LEFT:g}: "

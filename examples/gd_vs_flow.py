@@ -18,11 +18,12 @@ Run: `python examples/gd_vs_flow.py --out figures/`.
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
 import gradflow as gf
-from gradflow._plots._descend import convergence_figure, save_figure
+from gradflow.plotting import convergence_figure
 
 LRS = (1.0, 0.3, 0.1, 0.03, 0.01)
 T_FIXED = 30.0
@@ -39,6 +40,15 @@ def _sizes(quick: bool) -> dict:
 def fitted_slope(lrs, errors) -> float:
     """Least-squares slope of log(error) against log(lr)."""
     return float(np.polyfit(np.log(lrs), np.log(errors), 1)[0])
+
+
+def save(fig, out, name: str) -> list[Path]:
+    """Write `fig` as `out/name.png` and `out/name.pdf`."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = [Path(out) / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=130)
+    return paths
 
 
 def main(argv=None) -> dict:
@@ -78,7 +88,7 @@ def main(argv=None) -> dict:
     fig.suptitle(f"GD vs gradient flow: $n = {cfg['n']}$, $\\lambda = {LAM}$, "
                  f"$\\sigma = {SIGMA:g}$ (bound $8/\\lambda_{{max}}$ = "
                  f"{gf.descent_bound(problem):.3g})")
-    paths = save_figure(fig, args.out, "gd_vs_flow")
+    paths = save(fig, args.out, "gd_vs_flow")
 
     print(f"gd_vs_flow: n={cfg['n']}, d={problem.d}, sigma={SIGMA}, error at t={T_FIXED:g}")
     print(f"{'lr':>6} {'|dtheta|':>11} {'|d test loss|':>14} {'|d test acc|':>13}")

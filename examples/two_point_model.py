@@ -21,12 +21,12 @@ Run: `python examples/two_point_model.py --out figures/`.
 
 import argparse
 import time
+from pathlib import Path
 
 import numpy as np
 
 import gradflow as gf
-from gradflow._plots._descend import save_figure
-from gradflow._plots._slowing_down import grokking_time_map, two_point_geometry
+from gradflow.plotting import two_point_figure
 
 LEVEL = 0.95
 
@@ -34,6 +34,15 @@ LEVEL = 0.95
 def _sizes(quick: bool) -> dict:
     k = 5 if quick else 14
     return dict(sigmas=np.geomspace(0.5, 30.0, k), gaps=np.geomspace(1e-5, 0.8, k))
+
+
+def save(fig, out, name: str) -> list[Path]:
+    """Write `fig` as `out/name.png` and `out/name.pdf`."""
+    Path(out).mkdir(parents=True, exist_ok=True)
+    paths = [Path(out) / f"{name}.{ext}" for ext in ("png", "pdf")]
+    for path in paths:
+        fig.savefig(path, dpi=130)
+    return paths
 
 
 def main(argv=None) -> dict:
@@ -66,14 +75,9 @@ def main(argv=None) -> dict:
         checks[lam] = float(np.max(err))
     exchange = {lam: gf.TwoPointModel(lam, 3.0).fixed_points() for lam in (0.45, 0.5, 0.55)}
 
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(12, 8.5), constrained_layout=True)
-    top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 1.05])
-    two_point_geometry([gf.TwoPointModel(lam, 1.0) for lam in (0.3, 0.5, 0.7)],
-                       axes=top.subplots(1, 3))
-    grokking_time_map(sigmas, gaps, log10_t, level=LEVEL, axes=bottom.subplots(1, 2))
-    paths = save_figure(fig, args.out, "two_point_model")
+    fig = two_point_figure([gf.TwoPointModel(lam, 1.0) for lam in (0.3, 0.5, 0.7)],
+                           sigmas, gaps, log10_t, level=LEVEL)
+    paths = save(fig, args.out, "two_point_model")
 
     print(f"two_point_model: first time test accuracy >= {LEVEL} on a "
           f"{sigmas.size}x{gaps.size} grid (sigma x (1 - 2 lambda))")

@@ -7,7 +7,7 @@ import textwrap
 import pytest
 
 import gradflow as gf
-from gradflow import _figures
+from gradflow import _cli_figures
 from gradflow._cli import main
 
 
@@ -125,7 +125,14 @@ def no_computing(monkeypatch):
 
     for name in ("integrate", "separability", "ensemble"):
         monkeypatch.setattr(gf, name, refuse)
-    monkeypatch.setattr(_figures, "make_figure", refuse)
+    # the command imports gradflow's own modules, not the package's names
+    from gradflow import _ensemble, _integrate
+    from gradflow._analysis import _separability
+
+    for module, name in ((_integrate, "integrate"), (_separability, "separability"),
+                         (_ensemble, "ensemble")):
+        monkeypatch.setattr(module, name, refuse)
+    monkeypatch.setattr(_cli_figures, "make_figure", refuse)
 
 
 def test_outputs_that_cannot_be_written_fail_before_computing(tmp_path, capsys, no_computing):

@@ -1,6 +1,7 @@
 """Smoke tests: every script in examples/ runs at its `--quick` size and writes its figure."""
 
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -8,7 +9,8 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-NAMES = ["grokking_curves", "gd_vs_flow", "adam_grokking", "exponential_loss"]
+NAMES = ["grokking_curves", "gd_vs_flow", "adam_grokking", "exponential_loss", "two_point_model",
+         "fig9_grokking_ratio"]
 
 
 def load(name):
@@ -39,3 +41,9 @@ def test_import_gradflow_does_not_import_matplotlib():
 
     code = "import gradflow, sys; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_examples_use_the_public_api_only():
+    for path in sorted(EXAMPLES.glob("*.py")):
+        private = re.findall(r"gradflow\._\w+|from gradflow import _\w+", path.read_text())
+        assert not private, (path.name, private)

@@ -1,4 +1,11 @@
-"""The `gradflow` command: a thin layer over the public API (parse, call, write files)."""
+"""The `gradflow` command: a thin layer over the package (parse, call, write files).
+
+Everything is imported inside the command that needs it, from gradflow's own modules
+(never the whole package), so `gradflow --help` stays fast and a command loads only
+what it uses. The figures are drawn by `gradflow._plots` and written here and in
+`_cli_figures.py`; without matplotlib (`pip install "gradflow[plot]"`) the commands that
+draw say so before computing anything.
+"""
 
 import argparse
 import sys
@@ -7,22 +14,24 @@ from pathlib import Path
 
 
 def _demo(args) -> int:
-    import gradflow as gf
-    from gradflow import plotting
-    from gradflow._files import output_dir
-    from gradflow._integrate import default_saveat
-    from gradflow._problem import _time
+    from ._analysis._separability import separability
+    from ._files import output_dir
+    from ._integrate import default_saveat, integrate
+    from ._plots._matplotlib import require_matplotlib
+    from ._plots._summary import grokking_curves
+    from ._problem import _time, gaussian_problem
 
     start = time.perf_counter()
-    problem = gf.gaussian_problem(args.n, args.d, args.sigma, seed=args.seed)
+    problem = gaussian_problem(args.n, args.d, args.sigma, seed=args.seed)
     # 600 log-spaced times from min(1e-2, t_max/100): any t_max, also below 1e-2.
     saveat = default_saveat(_time("t_max", args.t_max), 600)
     out = output_dir(args.out, "--out")  # before computing, not after
-    sep = gf.separability(problem)
-    traj = gf.integrate(problem, args.t_max, saveat=saveat, max_steps=20_000, throw=False)
+    require_matplotlib()  # likewise
+    sep = separability(problem)
+    traj = integrate(problem, args.t_max, saveat=saveat, max_steps=20_000, throw=False)
     t_train = traj.first_time("train_accuracy", 1.0)
     t_test = traj.first_time("test_accuracy", 0.99)
-    fig = plotting.grokking_curves(
+    fig = grokking_curves(
         traj,
         title=f"n={problem.n}, d={problem.d} (λ={problem.lam:.3f}), σ={args.sigma:g}, "
         f"seed={args.seed}",
@@ -46,8 +55,8 @@ def _demo(args) -> int:
 
 
 def _sweep(args) -> int:
-    from gradflow._config import cpu_count, use_cpu_devices
-    from gradflow._sweep import parse_range, sweep
+    from ._config import cpu_count, use_cpu_devices
+    from ._sweep import parse_range, sweep
 
     # One JAX device per core, so that each chunk's members are sharded over the cores.
     count = None if args.devices == "all" else _count("--devices", args.devices)
@@ -79,14 +88,16 @@ def _count(name: str, text: str) -> int:
 
 
 def _plot(args) -> int:
-    import gradflow as gf
-    from gradflow import plotting
-    from gradflow._files import output_dir
+    from ._files import output_dir
+    from ._plots._matplotlib import require_matplotlib
+    from ._plots._summary import sweep_summary
+    from ._sweep import load_sweep
 
-    ds = gf.load_sweep(args.results)  # a bad file: one ValueError line, no traceback
+    ds = load_sweep(args.results)  # a bad file: one ValueError line, no traceback
     out = output_dir(args.out or Path(args.results).with_suffix(""), "--out")
+    require_matplotlib()
     for j in range(ds.sizes["sigma"]):
-        fig = plotting.sweep_summary(ds, sigma_index=j)
+        fig = sweep_summary(ds, sigma_index=j)
         for ext in ("png", "pdf"):
             path = out / f"sweep_sigma{j}.{ext}"
             fig.savefig(path, dpi=150)
@@ -95,18 +106,14 @@ def _plot(args) -> int:
 
 
 def _figure(args) -> int:
-    from gradflow._figures import MissingExampleError, figure_command
+    from ._cli_figures import figure_command
 
-    try:
-        return figure_command(args.name, args.out, quick=args.quick, list_only=args.list)
-    except MissingExampleError as err:
-        print(f"gradflow: error: {err}", file=sys.stderr)
-        return 1
+    return figure_command(args.name, args.out, quick=args.quick, list_only=args.list)
 
 
 def main(argv=None) -> int:
     """Entry point of the `gradflow` console script; returns the exit status."""
-    from gradflow import __version__
+    from . import __version__
 
     parser = argparse.ArgumentParser(prog="gradflow", description=__doc__)
     parser.add_argument("--version", action="version", version=f"gradflow {__version__}")
@@ -156,7 +163,8 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
-    except (ValueError, OSError) as err:  # bad input, or a file that is missing/unwritable
+    except (ValueError, OSError, ImportError) as err:
+        # bad input, a file that is missing/unwritable, or matplotlib not installed
         print(f"gradflow: error: {err}", file=sys.stderr)
         return 2
 

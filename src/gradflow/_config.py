@@ -56,7 +56,7 @@ def cache_dir() -> Path:
 
 
 def configure() -> None:
-    """What `import gradflow` sets: float64 (idempotent). Nothing else is touched."""
+    """What importing gradflow sets: float64 (idempotent). Nothing else is touched."""
     jax.config.update("jax_enable_x64", True)
 
 

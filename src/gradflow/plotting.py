@@ -1,94 +1,15 @@
-"""Figures from gradflow's results. Matplotlib is imported inside each function, so
-`import gradflow` never imports it. Every function reads results only and returns the
-`matplotlib.figure.Figure` it drew."""
+"""Figures from gradflow's results. Every function reads results only and returns the
+`matplotlib.figure.Figure` it drew; saving it is the caller's (`fig.savefig`). matplotlib
+is an optional dependency (`pip install "gradflow[plot]"`), imported inside each function,
+so importing gradflow never imports it; without it each function raises an `ImportError`
+that says so. The paper's figures are a command: `gradflow figure NAME`."""
 
-import numpy as np
-
-from ._figures import figure_names as figure_names
-from ._figures import make_figure as make_figure
 from ._plots._bifurcation import plot_bifurcation as plot_bifurcation
-from ._trajectory import Trajectory
-
-
-def grokking_curves(trajectories, labels=None, *, title=None, markers=None):
-    """Train/test loss and accuracy against $t$ on a log axis (paper Fig. 1, left).
-
-    **Arguments:**
-
-    - `trajectories`: a `Trajectory` or a list of them (flow or finite-step runs).
-    - `labels`: one legend label per trajectory.
-    - `title`: figure title.
-    - `markers`: per trajectory, `None` for lines or a marker string (e.g. for GD).
-
-    **Returns:** the `Figure` (two panels: loss, accuracy).
-    """
-    import matplotlib.pyplot as plt
-
-    if isinstance(trajectories, Trajectory):
-        trajectories = [trajectories]
-    labels = labels or [None] * len(trajectories)
-    markers = markers or [None] * len(trajectories)
-    fig, (ax_loss, ax_acc) = plt.subplots(1, 2, figsize=(10, 4), constrained_layout=True)
-    for k, (tr, label, marker) in enumerate(zip(trajectories, labels, markers, strict=True)):
-        color = f"C{k}"
-        t = np.asarray(tr.t)
-        keep = t > 0
-        style = dict(marker=marker, linestyle="none", markersize=3) if marker else dict()
-        suffix = f" ({label})" if label else ""
-        ax_loss.loglog(t[keep], tr.train_loss[keep], color=color, **style,
-                       label="train" + suffix)
-        ax_loss.loglog(t[keep], tr.test_loss[keep], color=color, alpha=0.6,
-                       **(style or dict(linestyle="--")), label="test" + suffix)
-        ax_acc.semilogx(t[keep], tr.train_accuracy[keep], color=color, **style,
-                        label="train" + suffix)
-        ax_acc.semilogx(t[keep], tr.test_accuracy[keep], color=color, alpha=0.6,
-                        **(style or dict(linestyle="--")), label="test" + suffix)
-    ax_loss.set(xlabel="t", ylabel="loss")
-    ax_acc.set(xlabel="t", ylabel="accuracy", ylim=(0.45, 1.02))
-    ax_acc.legend(fontsize=8)
-    if title:
-        fig.suptitle(title)
-    return fig
-
-
-def sweep_summary(ds, *, sigma_index: int = 0):
-    """Standard figures of a sweep (`gradflow.load_sweep`): median test accuracy against
-    $t$ for each λ (left), and at $t_{max}$ the median test accuracy and the fraction of
-    separable draws against λ with Wendel's formula (right).
-
-    **Arguments:** `ds`, the sweep dataset; `sigma_index`, which σ to show.
-
-    **Returns:** the `Figure`.
-    """
-    import matplotlib.pyplot as plt
-
-    from ._analysis._separability import wendel
-
-    sub = ds.isel(sigma=sigma_index)
-    done = sub["done"].values
-    fig, (ax_t, ax_l) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    t = sub["t"].values
-    keep = t > 0
-    cmap = plt.get_cmap("viridis")
-    lams = sub["lam"].values
-    for i, lam in enumerate(lams):
-        acc = sub["test_accuracy"].values[i][done[i]]
-        if acc.size:
-            ax_t.semilogx(t[keep], np.nanmedian(acc, axis=0)[keep],
-                          color=cmap(i / max(1, len(lams) - 1)), label=f"λ={lam:.3f}")
-    ax_t.set(xlabel="t", ylabel="median test accuracy", ylim=(0.45, 1.02),
-             title=f"n={int(ds.attrs['n'])}, σ={float(sub['sigma']):g}")
-    if len(lams) <= 12:
-        ax_t.legend(fontsize=7)
-    final = np.array([np.nanmedian(sub["test_accuracy"].values[i][done[i], -1])
-                      if done[i].any() else np.nan for i in range(len(lams))])
-    frac = np.array([sub["separable"].values[i][done[i]].mean() if done[i].any() else np.nan
-                     for i in range(len(lams))])
-    n = int(ds.attrs["n"])
-    ax_l.plot(lams, final, "o-", label="median test accuracy at t_max")
-    ax_l.plot(lams, frac, "s", label="fraction separable")
-    ax_l.plot(lams, [wendel(n, int(d)) for d in ds["d"].values], "k--", label="Wendel")
-    ax_l.axvline(0.5, color="gray", lw=0.5)
-    ax_l.set(xlabel="λ = d/n", ylim=(-0.02, 1.02))
-    ax_l.legend(fontsize=8)
-    return fig
+from ._plots._descend import convergence_figure as convergence_figure
+from ._plots._descend import grokking_figure as grokking_figure
+from ._plots._descend import optimizer_figure as optimizer_figure
+from ._plots._slowing_down import grokking_ratio_figure as grokking_ratio_figure
+from ._plots._slowing_down import slowing_down_figure as slowing_down_figure
+from ._plots._slowing_down import two_point_figure as two_point_figure
+from ._plots._summary import grokking_curves as grokking_curves
+from ._plots._summary import sweep_summary as sweep_summary

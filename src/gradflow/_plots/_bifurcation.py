@@ -7,8 +7,10 @@ import numpy as np
 
 from .._analysis._bifurcation import Bifurcation
 from .._analysis._large_n import cgmt_norm, gardner_margin, limiting_accuracy
+from ._matplotlib import needs_matplotlib
 
 
+@needs_matplotlib
 def plot_bifurcation(bif: Bifurcation, *, axes=None, large_n: bool = True):
     """Plot a bifurcation diagram in six panels against $\\lambda = d/n$.
 

@@ -1,7 +1,8 @@
-"""Figures for finite-step optimizers beside gradient flow (used by `examples/`).
+"""Figures for finite-step optimizers beside gradient flow (`gradflow.plotting`).
 
 Plotting only reads `Trajectory`/`Comparison` results and returns matplotlib objects;
-matplotlib is imported inside the functions, so `import gradflow` never imports it.
+matplotlib is imported inside the functions, so importing gradflow never imports it, and
+files are written by the caller (`gradflow figure`, the scripts of `examples/`).
 Figures are built with `matplotlib.figure.Figure` directly (no pyplot state, no GUI
 backend), so they can be saved from scripts and tests alike.
 
@@ -11,10 +12,12 @@ metrics are dashed / open markers, test metrics solid / filled markers.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from .._analysis._curves import step_axis
+from ._matplotlib import needs_matplotlib
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -25,41 +28,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "convergence_figure",
-    "crossing_time",
     "grokking_figure",
     "optimizer_figure",
     "plot_learning_curves",
     "plot_norms",
-    "save_figure",
-    "step_axis",
 ]
-
-
-def step_axis(traj: Trajectory) -> np.ndarray:
-    """The step count $k$ of each record of a `descend` trajectory ($t$ / `stats['lr']`)."""
-    lr = traj.stats.get("lr")
-    t = np.asarray(traj.t)
-    return np.rint(t / lr) if lr else t
-
-
-def crossing_time(traj: Trajectory, quantity: str, level: float, *, steps: bool = False):
-    """First time (or step, with `steps=True`) at which a metric reaches `level` (`>=`).
-
-    Unlike `Trajectory.first_time` (the first saved time), this interpolates linearly in
-    $\\log t$ between the two saved points around the crossing, so that runs saved on
-    different grids (a flow and a finite-step run) can be compared. `nan` if never
-    reached; the first saved point if it already satisfies the level.
-    """
-    x = step_axis(traj) if steps else np.asarray(traj.t, dtype=float)
-    v = np.asarray(getattr(traj, quantity), dtype=float)
-    hit = np.flatnonzero(v >= level)
-    if hit.size == 0:
-        return float("nan")
-    i = hit[0]
-    if i == 0 or x[i - 1] <= 0:
-        return float(x[i])
-    f = (level - v[i - 1]) / (v[i] - v[i - 1])
-    return float(np.exp(np.log(x[i - 1]) + f * (np.log(x[i]) - np.log(x[i - 1]))))
 
 
 def _thin(x: np.ndarray, max_points: int | None) -> np.ndarray:
@@ -167,6 +140,7 @@ def plot_norms(
     return ax
 
 
+@needs_matplotlib
 def grokking_figure(runs, *, title: str | None = None) -> Figure:
     """One row per run: loss, accuracy, and $\\lVert w\\rVert$, $b$ against $t$.
 
@@ -226,6 +200,7 @@ def _legend_key(ax: Axes, *, finite_present: bool):
     ax.legend(handles=handles, fontsize="small")
 
 
+@needs_matplotlib
 def convergence_figure(
     lrs,
     errors: dict[str, np.ndarray],
@@ -284,6 +259,7 @@ def convergence_figure(
     return fig
 
 
+@needs_matplotlib
 def optimizer_figure(runs, *, title: str | None = None, steps: bool = True) -> Figure:
     """Several optimizers on one problem: accuracy, loss, and $\\lVert w\\rVert$, $b$.
 
@@ -315,69 +291,3 @@ def optimizer_figure(runs, *, title: str | None = None, steps: bool = True) -> F
     if title:
         fig.suptitle(title)
     return fig
-
-
-def save_figure(fig: Figure, out_dir, name: str, *, formats=("png", "pdf")) -> list[Path]:
-    """Write `fig` as `out_dir/name.<format>` for each format (directory created).
-
-    **Returns:** the paths written.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for fmt in formats:
-        path = out / f"{name}.{fmt}"
-        fig.savefig(path, dpi=130 if fmt == "png" else None)
-        paths.append(path)
-    return paths
-
-
-def _grokking_summary(traj: Trajectory) -> dict:
-    tl = np.asarray(traj.test_loss)
-    return dict(
-        t_train_acc_1=traj.first_time("train_accuracy", 1.0),
-        t_test_acc_099=crossing_time(traj, "test_accuracy", 0.99),
-        test_loss_peak=float(tl.max()),
-        t_test_loss_peak=float(np.asarray(traj.t)[np.argmax(tl)]),
-        final_test_accuracy=float(traj.test_accuracy[-1]),
-        t_end=float(traj.t[-1]),
-    )
-
-
-def grokking_example(name: str, cfg: dict, *, sigma: float, lambdas, loss: str, title: str,
-                     out) -> dict:
-    """The shared driver of `examples/grokking_curves.py` and `examples/exponential_loss.py`:
-    for each λ, gradient flow and GD on one Gaussian draw, one `grokking_figure`, a printed
-    table, and the numbers returned.
-
-    **Arguments:** `name` (file stem and label); `cfg` with `n`, `seed`, `lr`, `steps`,
-    `t_flow`, `records`; `sigma`; `lambdas`; `loss`; `title`; `out` (folder).
-
-    **Returns:** `dict(summary=..., paths=...)`.
-    """
-    import time
-
-    import gradflow as gf
-
-    start = time.perf_counter()
-    runs, summary = [], {}
-    for lam in lambdas:
-        d = int(round(lam * cfg["n"]))
-        problem = gf.gaussian_problem(cfg["n"], d, sigma, seed=cfg["seed"], loss=loss)
-        flow = gf.integrate(problem, cfg["t_flow"])
-        gd = gf.descend(problem, cfg["lr"], cfg["steps"], record=cfg["records"])
-        runs.append((f"$\\lambda = {lam}$ (d = {d})", flow, gd))
-        summary[lam] = dict(flow=_grokking_summary(flow), gd=_grokking_summary(gd))
-    paths = save_figure(grokking_figure(runs, title=title), out, name)
-    print(f"{name}: n={cfg['n']}, sigma={sigma}, GD lr={cfg['lr']}, "
-          f"{cfg['steps']} steps; flow to t={cfg['t_flow']:g}")
-    print(f"{'lambda':>7} {'run':>4} {'t(train acc=1)':>15} {'t(test acc>=.99)':>17} "
-          f"{'test loss peak (t)':>22} {'final test acc':>15}")
-    for lam, s in summary.items():
-        for kind in ("flow", "gd"):
-            r = s[kind]
-            print(f"{lam:>7} {kind:>4} {r['t_train_acc_1']:>15.4g} {r['t_test_acc_099']:>17.4g} "
-                  f"{r['test_loss_peak']:>11.4g} ({r['t_test_loss_peak']:.3g}) "
-                  f"{r['final_test_accuracy']:>15.4f}")
-    print(f"wrote {', '.join(str(p) for p in paths)} in {time.perf_counter() - start:.1f} s")
-    return dict(summary=summary, paths=paths)

@@ -1,8 +1,8 @@
 """Layouts of the paper's figures that no other plotting module draws (Figs. 1, 2, 4, 6,
-7, 15, 16), and a caption footer for any figure. Used by `gradflow._figures`.
+7, 15, 16), and a caption footer for any figure. Used by `gradflow._plots._paper`.
 
 Plotting only reads results (trajectories, a `Bifurcation`, arrays) and returns
-matplotlib objects. Matplotlib is imported inside the functions (`import gradflow` never
+matplotlib objects. Matplotlib is imported inside the functions (importing gradflow never
 imports it), and figures are built with `matplotlib.figure.Figure` directly (no pyplot
 state), with fixed layouts: constrained layout doubles the time to save.
 """
@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ._descend import plot_learning_curves, plot_norms
+from ._matplotlib import needs_matplotlib
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,6 +33,7 @@ __all__ = [
 ]
 
 
+@needs_matplotlib
 def add_caption(fig: Figure, text: str, *, width: int | None = None,
                 fontsize: float = 7.0) -> Figure:
     """Grow `fig` downwards and write `text` (wrapped) under its axes.
@@ -75,7 +77,9 @@ def _fixed_figure(width, height, nrows, ncols, *, left=0.06, right=0.985, bottom
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
-def fig1_figure(runs, bif: Bifurcation, *, one_dim=None, title: str | None = None) -> Figure:
+@needs_matplotlib
+def fig1_figure(runs, bif: Bifurcation, *, curves: dict, one_dim=None,
+                title: str | None = None) -> Figure:
     """Paper Fig. 1: grokking curves for three λ (left, one row each: loss, accuracy,
     $\\|w\\|$ and $b$) and the late-time quantities against λ (right column).
 
@@ -83,16 +87,16 @@ def fig1_figure(runs, bif: Bifurcation, *, one_dim=None, title: str | None = Non
 
     - `runs`: three `(label, flow, finite)` tuples as for `grokking_figure` (`finite`
       may be `None`).
-    - `bif`: a `Bifurcation` (right column: $\\|\\tilde w^*\\|$ with the CGMT curve,
-      margin $\\gamma_z$ with Gardner's curve, limiting test accuracy).
+    - `bif`: a `Bifurcation` (right column: $\\|\\tilde w^*\\|$, the margin $\\gamma_z$,
+      the limiting test accuracy).
+    - `curves`: the $n = \\infty$ curves beside them, each `(lam, values)`: `"cgmt"`
+      ($\\sigma\\|w^*\\|$, optional), `"gardner"` (margin), `"accuracy"`.
     - `one_dim`: optional `(lam, norm)` arrays of the two-point prediction
       $\\sigma|w^*|$ for the top-right panel.
     - `title`: figure title.
 
     **Returns:** the `Figure`.
     """
-    from .._analysis._large_n import cgmt_norm, gardner_margin, limiting_accuracy
-
     runs = list(runs)
     fig, axs = _fixed_figure(17, 3.2 * len(runs) + 0.6, len(runs), 4, left=0.05,
                              wspace=0.3)
@@ -127,9 +131,8 @@ def fig1_figure(runs, bif: Bifurcation, *, one_dim=None, title: str | None = Non
     ax.plot(lam[below], bif.norm_median[below], "o", ms=4, label="median over draws")
     ax.fill_between(lam[below], bif.norm_q1[below], bif.norm_q3[below], alpha=0.3,
                     label="quartiles")
-    fine = np.linspace(max(1e-3, lam.min()), min(0.4995, lam.max()), 60) if below.any() else []
-    if len(fine):
-        ax.plot(fine, cgmt_norm(fine), "k--", lw=1, label="CGMT, $n = \\infty$")
+    if "cgmt" in curves:
+        ax.plot(*curves["cgmt"], "k--", lw=1, label="CGMT, $n = \\infty$")
     if one_dim is not None:
         ax.plot(*one_dim, ":", color="C3", label="two-point model")
     ax.set(yscale="log", xlabel="$\\lambda$", ylabel="$\\sigma\\|w^*\\|$")
@@ -138,14 +141,12 @@ def fig1_figure(runs, bif: Bifurcation, *, one_dim=None, title: str | None = Non
     above = lam > 0.5
     ax.errorbar(lam[above], bif.margin_mean[above], bif.margin_std[above], fmt="o", ms=4,
                 label="separable draws")
-    fine_up = np.linspace(0.5, max(0.51, lam.max()), 60)
-    ax.plot(fine_up, gardner_margin(fine_up), "k--", lw=1, label="Gardner, $n = \\infty$")
+    ax.plot(*curves["gardner"], "k--", lw=1, label="Gardner, $n = \\infty$")
     ax.set(xlabel="$\\lambda$", ylabel="$\\gamma_z = \\gamma_x/\\sigma$")
     ax.set_title("margin (separable draws)", fontsize=9)
     ax = axs[2 % len(runs), 3]
     ax.plot(lam, bif.accuracy, "o", ms=4, label="mean over draws")
-    fine_all = np.linspace(lam.min(), lam.max(), 200)
-    ax.plot(fine_all, limiting_accuracy(fine_all, bif.sigma), "k--", lw=1,
+    ax.plot(*curves["accuracy"], "k--", lw=1,
             label="$\\Phi(1/\\sigma^2\\gamma_z)$, $n = \\infty$")
     ax.set(xlabel="$\\lambda$", ylabel="limiting test accuracy", ylim=(0.45, 1.02))
     ax.set_title(f"$t \\to \\infty$ ($\\sigma = {bif.sigma:g}$)", fontsize=9)
@@ -157,6 +158,7 @@ def fig1_figure(runs, bif: Bifurcation, *, one_dim=None, title: str | None = Non
     return fig
 
 
+@needs_matplotlib
 def fig2_figure(biased, bias_free, *, title: str | None = None, components: int = 4) -> Figure:
     """Paper Fig. 2: in conformal time $\\tau$ the weights follow the bias-free path.
 
@@ -202,7 +204,8 @@ def fig2_figure(biased, bias_free, *, title: str | None = None, components: int 
     return fig
 
 
-def fig4_figure(runs, *, mu: float, title: str | None = None) -> Figure:
+@needs_matplotlib
+def fig4_figure(runs, *, bounds, title: str | None = None) -> Figure:
     """Paper Fig. 4: the two-Gaussian model with finite $\\sigma_A$.
 
     Panels: test (solid) and train (dashed) accuracy against $t$ with the bound
@@ -210,15 +213,14 @@ def fig4_figure(runs, *, mu: float, title: str | None = None) -> Figure:
     $\\|W_\\perp\\|$ (dashed).
 
     **Arguments:** `runs`: `(sigma_a, flow, finite)` tuples (`finite` a `descend`
-    trajectory or `None`, drawn as markers); `mu`; `title`.
+    trajectory or `None`, drawn as markers); `bounds`: per run, the limiting accuracy
+    $\\Phi(\\mu/\\sigma_A)$ drawn dotted, or `None`; `title`.
 
     **Returns:** the `Figure`.
     """
-    from scipy.stats import norm
-
     fig, axs = _fixed_figure(15, 4.6, 1, 3, wspace=0.28)
     ax_acc, ax_loss, ax_w = axs[0]
-    for k, (sigma_a, flow, finite) in enumerate(runs):
+    for k, ((sigma_a, flow, finite), bound) in enumerate(zip(runs, bounds, strict=True)):
         color = f"C{k}"
         label = f"$\\sigma_A = {sigma_a:g}$"
         for traj, markers in ((flow, False), (finite, True)):
@@ -234,8 +236,8 @@ def fig4_figure(runs, *, mu: float, title: str | None = None) -> Figure:
         w = np.asarray(flow.w)
         ax_w.semilogx(t[keep], w[keep, 0], "-", color=color, label=label)
         ax_w.semilogx(t[keep], np.linalg.norm(w[keep, 1:], axis=1), "--", color=color)
-        if sigma_a > 0:
-            ax_acc.axhline(norm.cdf(mu / sigma_a), color=color, ls=":", lw=1)
+        if bound is not None:
+            ax_acc.axhline(bound, color=color, ls=":", lw=1)
     ax_acc.set(ylim=(0.45, 1.02), title="accuracy (dashed: train; dotted: $\\Phi(\\mu/\\sigma_A)$)")
     ax_loss.set(title="loss (dashed: train)")
     ax_w.set(xlabel="$t$", ylabel="weights", title="$W_0$ (solid), $\\|W_\\perp\\|$ (dashed)")
@@ -246,12 +248,13 @@ def fig4_figure(runs, *, mu: float, title: str | None = None) -> Figure:
     return fig
 
 
+@needs_matplotlib
 def fig6_figure(stats: dict, *, title: str | None = None) -> Figure:
     """Paper Fig. 6: (left) the fraction of samples with $S_\\infty\\cdot x_i > 0$ (ours:
     $w^*\\cdot x_i < 0$) against λ, with the CGMT limit $\\Phi(-c/r)$; (right) the
     fraction of separable draws against Wendel's formula.
 
-    **Arguments:** `stats`: the dict of arrays `gradflow._figures` computes (`lam`,
+    **Arguments:** `stats`: the dict of arrays `fixed_point_statistics` computes (`lam`,
     `frac_pos_mean`, `frac_pos_se`, `frac_pos_cgmt`, `p_sep`, `p_sep_se`, `wendel`,
     `lam_fine`, `wendel_fine`, `n`, `realizations`); `title`.
 
@@ -279,6 +282,7 @@ def fig6_figure(stats: dict, *, title: str | None = None) -> Figure:
     return fig
 
 
+@needs_matplotlib
 def fig7_figure(stats: dict, *, title: str | None = None) -> Figure:
     """Paper Fig. 7: (left) the average positive $S_\\infty\\cdot x_i$ (ours:
     $-\\tilde w^*\\cdot z_i$ where positive) against λ with its CGMT limit; (right) the
@@ -315,6 +319,7 @@ def fig7_figure(stats: dict, *, title: str | None = None) -> Figure:
     return fig
 
 
+@needs_matplotlib
 def distributions_figure(runs, *, title: str | None = None) -> Figure:
     """Paper Fig. 15 layout: several problems on one set of axes: accuracy, loss, and
     $\\|w\\|$, $b$ against $t$ (test solid, train dashed; $\\|w\\|$ solid, $b$ dashed).

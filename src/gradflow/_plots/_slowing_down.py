@@ -2,7 +2,7 @@
 
 Plotting only reads results (`SlowingDown`, `TwoPointModel`, arrays from
 `grokking_time`) and returns matplotlib objects. Matplotlib is imported inside the
-functions, so `import gradflow` never imports it; figures are built with
+functions, so importing gradflow never imports it; figures are built with
 `matplotlib.figure.Figure` directly (no pyplot state), as in `_plots/_descend.py`.
 """
 
@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import numpy as np
+
+from ._matplotlib import needs_matplotlib
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -21,6 +23,7 @@ __all__ = [
     "grokking_ratio_figure",
     "grokking_time_map",
     "slowing_down_figure",
+    "two_point_figure",
     "two_point_geometry",
 ]
 
@@ -41,6 +44,7 @@ def _law_line(ax, law: PowerLaw, gaps, style, label):
             label=f"{label}: $\\nu = {law.exponent:.2f} \\pm {law.exponent_err:.2f}$")
 
 
+@needs_matplotlib
 def slowing_down_figure(sd: SlowingDown, *, large_n: bool = True) -> Figure:
     """Three panels against $\\frac12 - \\lambda$: (a) $\\log(t_{gen}/t_{train})$, measured per
     draw and predicted $\\sigma^2\\|w^*\\|^2/2 - \\log\\tilde L^*$, with their power-law fits
@@ -102,6 +106,7 @@ def slowing_down_figure(sd: SlowingDown, *, large_n: bool = True) -> Figure:
     return fig
 
 
+@needs_matplotlib
 def two_point_geometry(models, *, axes=None) -> Figure:
     """The extended-SVM geometry of the two-point model (paper Fig. 3, left panels).
 
@@ -153,6 +158,7 @@ def two_point_geometry(models, *, axes=None) -> Figure:
     return fig
 
 
+@needs_matplotlib
 def grokking_time_map(sigmas, gaps, log10_times, *, level: float = 0.95, axes=None) -> Figure:
     """Grokking time of the two-point model against $\\sigma$ and $1 - 2\\lambda$ (paper
     Fig. 3, right): a colour map of $\\log_{10}t$ at which the test accuracy first
@@ -184,6 +190,29 @@ def grokking_time_map(sigmas, gaps, log10_times, *, level: float = 0.95, axes=No
     return fig
 
 
+@needs_matplotlib
+def two_point_figure(models, sigmas, gaps, log10_times, *, level: float = 0.95) -> Figure:
+    """The paper's Fig. 3 for the two-point model: the extended-SVM geometry of `models`
+    (top row, `two_point_geometry`) above the grokking-time map (bottom row,
+    `grokking_time_map`).
+
+    **Arguments:** `models`: `TwoPointModel`s, one top panel each (the paper: λ = 0.3,
+    0.5, 0.7 at σ = 1); `sigmas`, `gaps`, `log10_times`, `level` as for
+    `grokking_time_map` (e.g. from `grokking_time` on a grid of `TwoPointModel`s).
+
+    **Returns:** the `Figure`.
+    """
+    from matplotlib.figure import Figure
+
+    models = list(models)
+    fig = Figure(figsize=(12, 8.5), constrained_layout=True)
+    top, bottom = fig.subfigures(2, 1, height_ratios=[1.0, 1.05])
+    two_point_geometry(models, axes=top.subplots(1, len(models)))
+    grokking_time_map(sigmas, gaps, log10_times, level=level, axes=bottom.subplots(1, 2))
+    return fig
+
+
+@needs_matplotlib
 def grokking_ratio_figure(eps, t_train, t_gen, gaps, log_ratio, log_ratio_limit, *,
                           sigma=None) -> Figure:
     """The paper's Fig. 9 for the two-point model.
