@@ -16,9 +16,14 @@ import dataclasses
 import numpy as np
 
 from .._descend import descend
-from .._extensions import mixture_problem, powerlaw_problem, threshold_problem
+from .._generators import (
+    gaussian_problem,
+    mixture_problem,
+    powerlaw_problem,
+    threshold_problem,
+)
 from .._integrate import integrate
-from .._problem import Problem, gaussian_problem
+from .._problem import Problem
 from ._curves import crossing_time
 
 SIGMA = 5.0  # σ of Figs. 1, 2, 14, 15, 16 (docs/mathematics.md §14: reconstructed)

@@ -14,8 +14,8 @@ import dataclasses
 import numpy as np
 
 from .._descend import descend
+from .._generators import gaussian_problem, two_gaussian_problem
 from .._integrate import integrate
-from .._problem import gaussian_problem, two_gaussian_problem
 from ._curves import step_axis
 from ._fig67_statistics import fixed_point_statistics
 from ._paper_figures import PaperFigure, first_inseparable_seed, fmt, traj_data
