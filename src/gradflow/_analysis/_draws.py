@@ -47,7 +47,13 @@ def draw_seed(seed: int, d: int, k: int) -> list[int]:
 
 
 def draw_points(n: int, d: int, k: int, seed: int = 0) -> np.ndarray:
-    """Draw `k` at dimension `d`: unit-variance Gaussian points of shape `(n, d)`."""
+    """Draw `k` at dimension `d`: the one drawing convention of every λ sweep.
+
+    **Arguments:** `n`, `d` (sizes), `k` (the draw), `seed` (the base seed).
+
+    **Returns:** `numpy.random.default_rng([seed, d, k]).standard_normal((n, d))`,
+    unit-variance Gaussian points (multiply by σ for data of scale σ).
+    """
     return np.random.default_rng(draw_seed(seed, d, k)).standard_normal((n, d))
 
 
