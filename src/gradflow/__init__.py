@@ -92,3 +92,7 @@ from ._sweep import sweep as sweep
 from ._trajectory import Trajectory as Trajectory
 
 __version__ = "0.1.0"
+
+# the regimes of any data set (#12)
+from ._analysis._regimes import Regime as Regime
+from ._analysis._regimes import regime as regime
