@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
-NAMES = ["grokking_curves", "gd_vs_flow", "adam_grokking", "exponential_loss"]
+NAMES = ["grokking_curves", "gd_vs_flow", "adam_grokking", "exponential_loss",
+         "real_data_grokking"]
 
 
 def load(name):
@@ -20,6 +21,8 @@ def load(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_example_quick(name, tmp_path, capsys):
+    if name == "real_data_grokking":
+        pytest.importorskip("sklearn", reason="the example loads a scikit-learn data set")
     out = load(name).main(["--quick", "--out", str(tmp_path)])
     for ext in ("png", "pdf"):
         path = tmp_path / f"{name}.{ext}"
@@ -29,6 +32,13 @@ def test_example_quick(name, tmp_path, capsys):
     if name == "gd_vs_flow":
         # First order even at the smoke-test size.
         assert 0.9 <= out["slopes_small"]["params"] <= 1.1
+    if name == "real_data_grokking":
+        s = out["summary"]
+        assert s["benign, n = n_c"]["regime"] == "bias_separable"
+        assert s["two classes, n = n_c"]["regime"] == "inseparable"
+        # just below the threshold the training set is fitted long before the test set
+        near = s["benign, n = n_c"]
+        assert near["t_train_acc_1"] < 10 and near["test_acc_at_train_fit"] < 0.9
     if name == "adam_grokking":
         adam, gd = out["summary"]["Adam"], out["summary"]["GD"]
         assert np.isfinite(adam["final_test_accuracy"]) and np.isfinite(gd["final_test_accuracy"])
