@@ -18,8 +18,9 @@ $a_i = y_i$ with a bias, 0 without):
   leaves $\\min\\log G(\\rho_\\perp)$, $G = \\frac1n\\sum_S e^{-\\hat z_i\\cdot\\rho_\\perp}$:
   a $\\log\\tilde L$ of the support vectors projected off $\\hat\\theta$, solved by the
   kernel's Newton (`gradflow._ltilde.newton`) in coordinates of their span. The angle
-  between $\\theta(t)$ and $\\hat\\theta$ closes like $\\|\\rho_\\perp\\|/(\\|\\hat\\theta\\|\\log t)$
-  (plus the transient's component outside the span, which the flow from 0 keeps small).
+  between $\\theta(t)$ and $\\hat\\theta$ closes like
+  $\\|\\rho_\\perp\\|/(\\|\\hat\\theta\\|\\log t)$, plus the part of the finite part outside
+  the span, which the transient sets (`Regime.predicted_angle` can take it from a state).
 - **bias_separable** (a bias, all labels equal, the $y_ix_i$ inseparable: the paper's
   model): $\\hat\\theta = (0, y)$, every point is a support vector, and the same formula
   gives $\\rho = (w^*, y\\log\\tilde L^*)$: today's conformal fixed point.
@@ -71,9 +72,9 @@ class Regime(AbstractResult):
     - `angle_coefficient`: $\\|\\rho_\\perp\\|/\\|\\hat\\theta\\|$, so that the angle between
       $\\theta(t)$ and $\\hat\\theta$ is about `angle_coefficient / log(t)` from the
       span part of the finite part (NaN when inseparable). The flow's finite part also
-      has a component outside that span, set by the transient (measured on wine, 2
-      classes: 3.6 against $\\|\\rho_\\perp\\| = 2.7$), so the measured angle is larger;
-      `predicted_angle(t, late=...)` adds it from one late state.
+      has a component outside that span, set by the transient (on two wine cultivars its
+      norm is 3.6 against $\\|\\rho_\\perp\\| = 2.0$, and the measured angle about twice
+      the span part's); `predicted_angle(t, late=...)` adds it from one late state.
     - `rates`: relaxation rates, ascending. Inseparable: the eigenvalues of the
       training loss's Hessian at $\\theta^*$ (physical time, $\\|\\theta - \\theta^*\\|
       \\propto e^{-\\text{rate}\\,t}$). Separable: the eigenvalues of $\\nabla^2F(\\rho)$ on
