@@ -293,3 +293,18 @@ def test_errors_name_the_argument():
         gf.regime(gf.Problem(np.c_[x, x[:, :1]], y))
     with pytest.raises(ValueError, match="`w`.*shape \\(5,\\)"):
         gf.stability(gf.Problem(x, y), np.zeros(4))
+
+
+def test_separability_reports_the_regime(wine):
+    x, y = _iris()
+    mixed = gf.Problem(x, y)
+    cases = [
+        (mixed, "inseparable"),
+        (wine[2], "separable"),
+        (gf.gaussian_problem(40, 10, 1.0, seed=0), "bias_separable"),
+        (gf.gaussian_problem(40, 30, 1.0, seed=0), "separable"),
+    ]
+    for problem, expected in cases:
+        assert gf.regime(problem).regime == expected
+        for extended in (False, True):
+            assert gf.separability(problem, extended=extended).regime == expected

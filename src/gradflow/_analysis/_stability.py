@@ -232,7 +232,9 @@ def _check_reduced(problem: Problem):
     if not (problem.fit_bias and np.all(a == 1.0)):
         raise ValueError(
             "`problem` must be of the reduced form (a bias and all labels +1, e.g. "
-            "`gaussian_problem`): the generalizing state b → ∞ is defined only there."
+            "`gaussian_problem`): the generalizing state b → ∞ is defined only there "
+            "(the bias_separable regime). For other data, `gradflow.regime(problem)` "
+            "gives the regime, its limit and rates."
         )
 
 
