@@ -308,3 +308,17 @@ def test_separability_reports_the_regime(wine):
         assert gf.regime(problem).regime == expected
         for extended in (False, True):
             assert gf.separability(problem, extended=extended).regime == expected
+
+
+def test_separable_two_class_problem_in_the_other_analyses(wine):
+    x, y, problem, r = wine
+    fp = gf.fixed_point(problem)  # separable: an answer, not an error
+    assert fp.status == "separable" and fp.regime == "separable" and np.isnan(fp.w).all()
+    with pytest.raises(ValueError, match="`w` is a FixedPoint"):
+        gf.stability(problem, fp)
+    asy = gf.asymptotics(problem)
+    assert asy.regime == "separable" and asy.separable and asy.margin == r.margin
+    np.testing.assert_allclose(np.r_[asy.w_hat, asy.b_hat], r.theta_hat)
+    assert asy.b_rate == r.theta_hat[-1] and np.isnan(asy.b_offset)
+    with pytest.raises(ValueError, match="reduced form.*gradflow.regime"):
+        gf.lotka_volterra(problem)
