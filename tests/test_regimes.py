@@ -322,3 +322,16 @@ def test_separable_two_class_problem_in_the_other_analyses(wine):
     assert asy.b_rate == r.theta_hat[-1] and np.isnan(asy.b_offset)
     with pytest.raises(ValueError, match="reduced form.*gradflow.regime"):
         gf.lotka_volterra(problem)
+
+
+def test_newton_failures_raise_with_the_partial_result():
+    x, y = _iris()
+    problem = gf.Problem(x, y)
+    with pytest.raises(gf.AnalysisError) as info:
+        gf.regime(problem, max_steps=2)
+    assert info.value.result.status == "max_steps_reached"
+    assert info.value.result.regime == "inseparable"
+    r = gf.regime(problem, max_steps=2, throw=False)
+    assert not r.successful and r.steps == 2
+    with pytest.raises(gf.AnalysisError):
+        gf.fixed_point(problem, max_steps=2)

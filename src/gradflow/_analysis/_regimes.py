@@ -35,7 +35,14 @@ import numpy as np
 
 from .._config import compiled
 from .._flow import PhysicalTime
-from .._ltilde import CONVERGED, DEFAULT_GTOL, DEFAULT_MAX_STEPS, SEPARATED, weighted_gram
+from .._ltilde import (
+    CONVERGED,
+    DEFAULT_GTOL,
+    DEFAULT_MAX_STEPS,
+    MAX_STEPS,
+    SEPARATED,
+    weighted_gram,
+)
 from .._problem import Params, Problem, _tolerance
 from .._results import RESULTS, AbstractResult, AnalysisError
 from ._fixed_point import _newton_jit
@@ -264,7 +271,8 @@ def _finite_part(zs: np.ndarray, theta_hat: np.ndarray, n: int, gtol: float,
         if code == SEPARATED:
             result = RESULTS.degenerate_support
         elif code != CONVERGED:
-            result = (RESULTS.max_steps_reached if code == 2 else RESULTS.newton_stalled)
+            result = (RESULTS.max_steps_reached if code == MAX_STEPS
+                      else RESULTS.newton_stalled)
         rho_perp = basis @ np.asarray(v)
         log_lt = float(log_lt)
     else:
