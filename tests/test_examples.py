@@ -10,7 +10,7 @@ import pytest
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 NAMES = ["grokking_curves", "gd_vs_flow", "adam_grokking", "exponential_loss", "two_point_model",
-         "fig9_grokking_ratio"]
+         "fig9_grokking_ratio", "real_data_grokking"]
 
 
 def load(name):
@@ -22,6 +22,8 @@ def load(name):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_example_quick(name, tmp_path, capsys):
+    if name == "real_data_grokking":
+        pytest.importorskip("sklearn", reason="the example loads a scikit-learn data set")
     out = load(name).main(["--quick", "--out", str(tmp_path)])
     for ext in ("png", "pdf"):
         path = tmp_path / f"{name}.{ext}"
@@ -31,6 +33,13 @@ def test_example_quick(name, tmp_path, capsys):
     if name == "gd_vs_flow":
         # First order even at the smoke-test size.
         assert 0.9 <= out["slopes_small"]["params"] <= 1.1
+    if name == "real_data_grokking":
+        s = out["summary"]
+        assert s["benign, n = n_c"]["regime"] == "bias_separable"
+        assert s["two classes, n = n_c"]["regime"] == "inseparable"
+        # just below the threshold the training set is fitted long before the test set
+        near = s["benign, n = n_c"]
+        assert near["t_train_acc_1"] < 10 and near["test_acc_at_train_fit"] < 0.9
     if name == "adam_grokking":
         adam, gd = out["summary"]["Adam"], out["summary"]["GD"]
         assert np.isfinite(adam["final_test_accuracy"]) and np.isfinite(gd["final_test_accuracy"])

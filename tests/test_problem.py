@@ -290,3 +290,88 @@ def test_log_loss_is_the_log_of_loss_and_finite_where_loss_overflows(population)
     # the exponential loss at large |w| overflows; its log does not
     big = 60.0 * jnp.asarray([1.0, 1.0, 1.0])
     assert np.isfinite(float(population.log_loss(gf.ExponentialLoss(), -big, 0.0)))
+
+
+# --------------------------------------------------------------------------- label encodings
+
+
+@pytest.mark.parametrize(
+    "labels, classes",
+    [
+        ([0, 1, 1, 0], (0, 1)),
+        ([False, True, True, False], (False, True)),
+        (["ham", "spam", "spam", "ham"], ("ham", "spam")),
+        ([2.5, 7.0, 7.0, 2.5], (2.5, 7.0)),
+        ([-1.0, 1.0, 1.0, -1.0], (-1.0, 1.0)),
+    ],
+)
+def test_two_distinct_label_values_map_to_plus_minus_one(labels, classes):
+    x = np.arange(8.0).reshape(4, 2)
+    p = gf.Problem(x, labels)
+    np.testing.assert_array_equal(np.asarray(p.y), [-1.0, 1.0, 1.0, -1.0])
+    assert p.classes == classes and p.positive_class == classes[1]
+    # naming the other class flips every label
+    q = gf.Problem(x, labels, positive_class=classes[0])
+    np.testing.assert_array_equal(np.asarray(q.y), [1.0, -1.0, -1.0, 1.0])
+    assert q.positive_class == classes[0]
+
+
+def test_held_out_labels_use_the_training_classes():
+    x = np.arange(8.0).reshape(4, 2)
+    p = gf.Problem(x, ["a", "b", "b", "a"], x_test=x[:2], y_test=["b", "b"])
+    np.testing.assert_array_equal(np.asarray(p.y_test), [1.0, 1.0])
+    with pytest.raises(ValueError, match="`y_test`"):
+        gf.Problem(x, ["a", "b", "b", "a"], x_test=x[:2], y_test=["b", "c"])
+
+
+def test_reduced_model_labels_still_allowed():
+    # all +1 (one class) is the paper's model: no error, labels unchanged
+    p = gf.Problem(np.ones((3, 2)), [1, 1, 1])
+    np.testing.assert_array_equal(np.asarray(p.y), np.ones(3))
+
+
+@pytest.mark.parametrize(
+    "labels, match",
+    [
+        ([0, 0, 0, 0], "one class only"),
+        (["a", "a", "a", "a"], "one class only"),
+        ([0, 1, 2, 1], "exactly two classes; got 3"),
+        (["a", "b", "c", "d"], "exactly two classes; got 4"),
+        ([0.0, 1.0, np.nan, 1.0], "`y` contains NaN"),
+    ],
+)
+def test_bad_label_sets_name_y(labels, match):
+    with pytest.raises(ValueError, match=match) as info:
+        gf.Problem(np.ones((4, 2)), labels)
+    assert "`y`" in str(info.value)
+
+
+def test_bad_positive_class():
+    with pytest.raises(ValueError, match="`positive_class`"):
+        gf.Problem(np.ones((4, 2)), [0, 1, 1, 0], positive_class=3)
+    with pytest.raises(ValueError, match="`positive_class`"):
+        gf.Problem(np.ones((4, 2)), positive_class=1)
+
+
+def test_pandas_inputs():
+    pd = pytest.importorskip("pandas", reason="pandas is not installed")
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((6, 3))
+    frame = pd.DataFrame(x, columns=["a", "b", "c"])
+    labels = pd.Series(["no", "yes", "yes", "no", "yes", "no"], dtype="category")
+    p = gf.Problem(frame, labels, x_test=frame.iloc[:2], y_test=labels.iloc[:2])
+    np.testing.assert_array_equal(np.asarray(p.x), x)
+    np.testing.assert_array_equal(np.asarray(p.y), [-1, 1, 1, -1, 1, -1])
+    assert p.positive_class == "yes"
+    np.testing.assert_array_equal(np.asarray(p.y_test), [-1, 1])
+
+
+def test_xarray_inputs():
+    xr = pytest.importorskip("xarray", reason="xarray is not installed")
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((5, 2))
+    p = gf.Problem(xr.DataArray(x, dims=("sample", "feature")),
+                   xr.DataArray(np.array([0, 1, 1, 0, 1]), dims="sample"))
+    np.testing.assert_array_equal(np.asarray(p.x), x)
+    np.testing.assert_array_equal(np.asarray(p.y), [-1, 1, 1, -1, 1])
+    assert p.classes == (0, 1)

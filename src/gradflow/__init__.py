@@ -85,6 +85,9 @@ _LAZY = {
     "._analysis._one_dim": (
         "TwoPointFixedPoints", "TwoPointModel", "TwoPointSolution",
     ),
+    "._analysis._regimes": (
+        "Regime", "regime",
+    ),
     "._analysis._separability": (
         "Separability", "log_wendel", "separability", "wendel",
     ),
@@ -130,6 +133,8 @@ if _typing.TYPE_CHECKING:  # the same names, statically: for type checkers and t
     from ._analysis._one_dim import TwoPointFixedPoints as TwoPointFixedPoints
     from ._analysis._one_dim import TwoPointModel as TwoPointModel
     from ._analysis._one_dim import TwoPointSolution as TwoPointSolution
+    from ._analysis._regimes import Regime as Regime
+    from ._analysis._regimes import regime as regime
     from ._analysis._separability import Separability as Separability
     from ._analysis._separability import log_wendel as log_wendel
     from ._analysis._separability import separability as separability

@@ -64,19 +64,81 @@ def _as_data(name: str, value, d: int | None = None) -> np.ndarray:
     return arr
 
 
-def _as_labels(name: str, value, n: int) -> np.ndarray:
+def _label_values(name: str, value) -> np.ndarray:
+    """`value` (a sequence, numpy, pandas or xarray array) as a 1-D numpy array of labels,
+    not yet mapped to ±1. Complex numbers are an error, as for the data."""
+    arr = np.asarray(value)
+    if np.iscomplexobj(arr):
+        raise ValueError(f"`{name}` must be real; got complex values (their imaginary part "
+                         "would be dropped).")
+    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
+        raise ValueError(f"`{name}` contains NaN or infinite values.")
+    return arr
+
+
+def _is_signed(arr: np.ndarray) -> bool:
+    """Whether `arr` holds numbers that are all +1 or -1 (the native encoding)."""
+    if arr.dtype.kind not in "iuf":
+        return False
+    return bool(np.all(np.isin(arr, (-1.0, 1.0))))
+
+
+def _label_classes(name: str, arr: np.ndarray, positive_class=None) -> tuple:
+    """The two classes `(negative, positive)` of training labels `arr`.
+
+    Labels already in $\\{-1, +1\\}$ (numbers) keep their meaning, also with one class
+    only (all $+1$ is the paper's reduced model): classes `(-1.0, 1.0)`. Booleans map
+    `True` to $+1$. Any other encoding must have exactly two distinct values; the
+    positive class is `positive_class` if given, else the larger one in sorted order
+    (`1` of `{0, 1}`, `"b"` of `{"a", "b"}`).
+    """
+    if arr.dtype.kind == "b":
+        classes = (False, True)
+    elif _is_signed(arr) and positive_class in (None, 1, 1.0, -1, -1.0):
+        classes = (-1.0, 1.0)
+    else:
+        try:
+            values = np.unique(arr)
+        except TypeError:
+            raise ValueError(f"`{name}` must hold labels of one comparable type (numbers, "
+                             f"booleans or strings); got {arr.dtype} values.") from None
+        if values.size == 1:
+            raise ValueError(
+                f"`{name}` has one class only ({values[0]!r}): a classifier needs two. "
+                "(Labels all +1, the paper's reduced model, are accepted as +1/-1 labels.)"
+            )
+        if values.size > 2:
+            raise ValueError(
+                f"`{name}` must have exactly two classes; got {values.size}: "
+                f"{values[:5].tolist()}{' ...' if values.size > 5 else ''}."
+            )
+        classes = tuple(v.item() if hasattr(v, "item") else v for v in values)
+    if positive_class is not None:
+        if positive_class not in classes:
+            raise ValueError(f"`positive_class` must be one of the classes of `{name}`, "
+                             f"{list(classes)}; got {positive_class!r}.")
+        if positive_class == classes[0]:
+            classes = classes[::-1]
+    return classes
+
+
+def _as_labels(name: str, value, n: int, classes=(-1.0, 1.0)) -> np.ndarray:
+    """Labels `value` (shape `(n,)`) as ±1 floats: the second of `classes` is +1."""
     if value is None:
         return np.ones(n)
-    arr = _real_array(name, value)
+    arr = _label_values(name, value)
     if arr.shape != (n,):
         raise ValueError(f"`{name}` must have shape ({n},) to match the data; got {arr.shape}.")
-    bad = ~np.isin(arr, (-1.0, 1.0))
+    neg, pos = classes
+    is_pos = arr == pos
+    bad = ~(is_pos | (arr == neg))
     if np.any(bad):
+        allowed = "+1 and -1" if classes == (-1.0, 1.0) else f"the classes {list(classes)}"
         raise ValueError(
-            f"`{name}` must contain only +1 and -1; got {arr[bad][:5].tolist()} "
+            f"`{name}` must contain only {allowed}; got {arr[bad][:5].tolist()} "
             f"at indices {np.flatnonzero(bad)[:5].tolist()}."
         )
-    return arr
+    return np.where(is_pos, 1.0, -1.0)
 
 
 def _finite(name: str, value, what: str = "a finite number") -> float:
@@ -193,7 +255,11 @@ class Problem(eqx.Module):
     **Arguments:**
 
     - `x`: data, shape `(n, d)`, finite.
-    - `y`: labels $\\pm1$, shape `(n,)`; default all $+1$ (the paper's reduced model).
+    - `y`: labels, shape `(n,)`; default all $+1$ (the paper's reduced model). Numbers
+      $\\pm1$ are used as they are (one class is allowed: all $+1$ is the reduced
+      model); booleans map `True` to $+1$; any other two distinct values (e.g. `{0, 1}`
+      or two strings) map to $\\pm1$, the positive class being the larger in sorted
+      order unless `positive_class` names it. A list, numpy, pandas or xarray array.
     - `loss`: `"logistic"` (cross-entropy, default) or `"exponential"`, or an `AbstractLoss`.
     - `sigma`: if given, test metrics come from the Gaussian population
       $\\mathcal N(0, \\sigma^2 I)$ with label $+1$ (closed forms, docs/mathematics.md §4).
@@ -202,9 +268,15 @@ class Problem(eqx.Module):
     - `population`: any `AbstractPopulation` (e.g. `TwoGaussianPopulation`) instead of `sigma`.
     - `fit_bias`: train the bias $b$ (default). With `False` the model is $w\\cdot x$ and
       $b$ stays at 0, as in the two-Gaussian model.
+    - `positive_class`: the label value that becomes $+1$ (default: see `y`).
+
+    `x` and `x_test` may be numpy, pandas (`DataFrame`) or xarray (`DataArray`) arrays
+    (converted with `numpy.asarray`). The labels' original values are kept in `classes`
+    = `(negative, positive)`; `positive_class` is the second.
 
     **Raises:** `ValueError` for data that is not a finite non-empty 2-D array, labels
-    that are not $\\pm1$ or of the wrong length, $\\sigma \\le 0$, an unknown loss, or
+    with one class only (other than all $\\pm1$), more than two classes or the wrong
+    length, a `positive_class` that is not a class, $\\sigma \\le 0$, an unknown loss, or
     a test set with the wrong number of columns.
     """
 
@@ -215,6 +287,7 @@ class Problem(eqx.Module):
     x_test: Data | None
     y_test: Labels | None
     fit_bias: bool = eqx.field(static=True)
+    classes: tuple = eqx.field(static=True)  # (negative, positive) label values
     # Derived, stored so that the vector field does not redo an (n, d) product per call.
     z: Data  # y_i x_i
     a: Labels  # coefficient of b in the margin: y_i, or 0 without a bias
@@ -230,10 +303,18 @@ class Problem(eqx.Module):
         y_test=None,
         population: AbstractPopulation | None = None,
         fit_bias: bool = True,
+        positive_class=None,
     ):
         x = _as_data("x", x)
         n, d = x.shape
-        y = _as_labels("y", y, n)
+        if y is None:
+            if positive_class is not None:
+                raise ValueError("`positive_class` was given without labels `y`.")
+            classes = (-1.0, 1.0)
+        else:
+            classes = _label_classes("y", _label_values("y", y), positive_class)
+        y = _as_labels("y", y, n, classes)
+        self.classes = classes
         self.loss = as_loss(loss)
         if sigma is not None and population is not None:
             raise ValueError("Give either `sigma` or `population`, not both.")
@@ -247,7 +328,7 @@ class Problem(eqx.Module):
             raise ValueError("`y_test` was given without `x_test`.")
         if x_test is not None:
             x_test = _as_data("x_test", x_test, d)
-            y_test = jnp.asarray(_as_labels("y_test", y_test, x_test.shape[0]))
+            y_test = jnp.asarray(_as_labels("y_test", y_test, x_test.shape[0], classes))
             x_test = jnp.asarray(x_test)
         self.x = jnp.asarray(x)
         self.y = jnp.asarray(y)
@@ -273,6 +354,11 @@ class Problem(eqx.Module):
     def lam(self) -> float:
         """$\\lambda = d/n$."""
         return self.d / self.n
+
+    @property
+    def positive_class(self):
+        """The original label value mapped to $+1$ (`classes[1]`)."""
+        return self.classes[1]
 
     @property
     def sigma(self):

@@ -41,6 +41,12 @@ class RESULTS(diffrax.RESULTS):  # pyright: ignore[reportGeneralTypeIssues]
         "tolerance was met (singular Hessian: do the points span R^d?). Try a larger "
         "`gtol`."
     )
+    degenerate_support = (
+        "Some support vectors of the extended hard-margin SVM carry zero dual weight "
+        "(a degenerate SVM): the finite part of the separable flow, $\\theta - "
+        "\\hat\\theta\\log t$, drifts like $\\log\\log t$ along them and has no limit; "
+        "`theta_hat` and `margin` are still exact."
+    )
     fit_failed = (
         "A statistical fit did not converge (too few or too noisy points); the estimate "
         "is returned as found. Use more realizations or λ values."

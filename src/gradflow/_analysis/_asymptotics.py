@@ -9,6 +9,9 @@ hard-margin SVM on $\\hat z_i = (z_i, a_i)$ (Soudry et al.; paper Prop 3.2).
 - Separable, margin $\\gamma$, direction $u$: $\\hat\\theta =
   (\\gamma u, 1)/(1+\\gamma^2)$, $b/\\|w\\| \\to 1/\\gamma$, test accuracy
   $\\to \\Phi(1/(\\sigma\\gamma))$ for the Gaussian population.
+
+Any other problem (both labels, or no bias) is analysed by `regime`
+(docs/mathematics.md §7a) and reported in the same fields.
 """
 
 import equinox as eqx
@@ -17,16 +20,20 @@ import numpy as np
 
 from .._problem import Problem
 from ._fixed_point import fixed_point
+from ._regimes import Regime, regime
 from ._separability import _check_problem, separability
 from ._stability import _check_reduced
 
 
 class Asymptotics(eqx.Module):
-    """The $t\\to\\infty$ limit of gradient flow on a reduced-model problem.
+    """The $t\\to\\infty$ limit of gradient flow.
 
-    **Fields:**
+    **Fields** (for the reduced model; other problems below):
 
-    - `separable`: phase of the data ($z_i$ separable from the origin).
+    - `regime`: `"bias_separable"` (the reduced model with $z_i$ inseparable),
+      `"separable"` or `"inseparable"` (a finite optimum; never for the reduced model).
+    - `separable`: phase of the data ($z_i$ separable from the origin); always
+      `regime == "separable"`.
     - `margin`: $\\gamma$ of the data (0 when inseparable).
     - `w_hat`, `b_hat`: $\\hat\\theta$, the growth rates $dw/d\\log t$, $db/d\\log t$.
     - `w_rate`: $d\\|w\\|/d\\log t = \\|\\hat w\\|$ ($\\gamma/(1+\\gamma^2)$ or 0);
@@ -38,6 +45,16 @@ class Asymptotics(eqx.Module):
       inseparable); NaN if the problem defines no test metric.
     - `w_star`: the finite limit $w^*$ of $w$ (NaN when separable).
     - `b_offset`: $\\lim(b - \\log t) = \\log\\tilde L(w^*)$ (NaN when separable).
+    - `analysis`: the full `Regime` (support vectors, finite part $\\rho$, angle law,
+      rates), or `None` if its Newton solve did not converge.
+
+    For any other problem (both labels, or no bias; `regime` decides): `margin` is the
+    extended points' margin $1/\\|\\hat\\theta\\|$; `w_hat`, `b_hat` are $\\hat\\theta$
+    (zeros when inseparable); `w_rate`, `b_rate` as above; `order_parameter`
+    $= \\|\\hat w\\|/|\\hat b|$ and `bias_ratio` its inverse (NaN when inseparable);
+    `test_accuracy` is that of $\\hat\\theta$, or of $\\theta^*$ when inseparable;
+    `w_star`, `b_offset` are the maximum-likelihood $w^*$, $b^*$ when inseparable
+    ($b_{offset} = \\lim(b - \\hat b\\log t)$ with $\\hat b = 0$), NaN when separable.
     """
 
     separable: bool
@@ -51,6 +68,8 @@ class Asymptotics(eqx.Module):
     test_accuracy: float
     w_star: np.ndarray
     b_offset: float
+    regime: str = eqx.field(static=True, default="")
+    analysis: Regime | None = None
 
 
 def asymptotics(problem: Problem) -> Asymptotics:
@@ -58,15 +77,20 @@ def asymptotics(problem: Problem) -> Asymptotics:
 
     Holds for the logistic and exponential losses alike (both are exponentially tailed).
 
-    **Arguments:** `problem`: a reduced-model `Problem` (a bias and all labels $+1$).
+    **Arguments:** `problem`: any `Problem`. The reduced model (a bias and all labels
+    $+1$) keeps its closed forms; any other is analysed by `regime`.
 
     **Returns:** an `Asymptotics`.
 
-    **Raises:** `ValueError` for other problems; `RuntimeError` if the fixed-point solve
-    fails. Not jittable (LP and QP on the host).
+    **Raises:** `ValueError` for a non-`Problem` or an inseparable problem whose
+    extended points do not span (no unique limit); `AnalysisError` (a `RuntimeError`)
+    if a Newton solve fails. Not jittable (LP and QP on the host).
     """
     problem = _check_problem(problem)
-    _check_reduced(problem)
+    try:
+        _check_reduced(problem)
+    except ValueError:
+        return _general(problem)
     sep = separability(problem)
     d = problem.d
     if sep.separable:
@@ -87,5 +111,37 @@ def asymptotics(problem: Problem) -> Asymptotics:
     return Asymptotics(
         bool(sep.separable), float(g), w_hat, float(b_hat), w_rate, float(b_hat),
         float(w_rate / b_hat), float(b_hat / w_rate) if w_rate > 0 else float("inf"),
-        acc, w_star, b_offset,
+        acc, w_star, b_offset, "separable" if sep.separable else "bias_separable",
+        _analysis(problem),
+    )
+
+
+def _analysis(problem: Problem) -> Regime | None:
+    try:
+        return regime(problem, throw=False)
+    except ValueError:  # points that do not span
+        return None
+
+
+def _general(problem: Problem) -> Asymptotics:
+    """`asymptotics` of a problem that is not of the reduced form, from `regime`."""
+    r = regime(problem)
+    d = problem.d
+    nan = float("nan")
+    if r.regime == "inseparable":
+        theta = r.theta_star
+        w_hat, b_hat = np.zeros(d), 0.0
+        w_star, b_offset, margin = theta[:d], float(theta[d]), 0.0
+        ratio, inverse = nan, nan
+    else:
+        theta = r.theta_hat
+        w_hat, b_hat = theta[:d], float(theta[d])
+        w_star, b_offset, margin = np.full(d, np.nan), nan, float(r.margin)
+        w_norm = float(np.linalg.norm(w_hat))
+        ratio = w_norm / abs(b_hat) if b_hat != 0 else float("inf")
+        inverse = abs(b_hat) / w_norm if w_norm > 0 else float("inf")
+    acc = float(problem.test_accuracy(jnp.asarray(theta[:d]), jnp.asarray(theta[d])))
+    return Asymptotics(
+        r.regime == "separable", margin, w_hat, b_hat, float(np.linalg.norm(w_hat)), b_hat,
+        ratio, inverse, acc, w_star, b_offset, r.regime, r,
     )

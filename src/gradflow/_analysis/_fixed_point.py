@@ -51,6 +51,18 @@ class FixedPoint(AbstractResult):
     - `steps`: Newton iterations used.
     - `result`: an `AnalysisResults` member.
 
+    - `b`: the bias of the fixed point where it has one: the maximum-likelihood $b^*$
+      for a problem with a bias and both labels (`regime == "inseparable"`); `None`
+      otherwise (the reduced model's $b$ grows like $\\log t$).
+    - `regime`: the regime of the flow (`gradflow.regime`): `"bias_separable"` (the
+      paper's model: a bias, all labels equal, $z_i$ inseparable; `w` is $w^*$),
+      `"separable"` (no finite fixed point) or `"inseparable"` (a finite optimum:
+      without a bias, `w` minimizes $\\tilde L$, the exponential training loss; with a
+      bias and both labels, `(w, b)` is the maximum-likelihood fit of `problem.loss`, the
+      physical-time fixed point, and `log_ltilde`, `grad_norm` are the log training loss
+      and its gradient norm there). `""` from `fixed_point_from_points`, which does not
+      decide.
+
     `status` says `"successful"`, `"separable"` (no finite fixed point),
     `"max_steps_reached"` or `"newton_stalled"`, `message` what it means, `successful`
     whether there is a fixed point; `ltilde` is $\\tilde L(w^*)$ and `norm` is
@@ -62,6 +74,8 @@ class FixedPoint(AbstractResult):
     grad_norm: jax.Array
     steps: jax.Array
     result: AnalysisResults
+    b: jax.Array | None = None
+    regime: str = eqx.field(static=True, default="")
 
     @property
     def ltilde(self):
@@ -117,6 +131,11 @@ def fixed_point(
     """Find $w^* = \\arg\\min_w \\tilde L(w)$,
     the conformal-time fixed point (docs/mathematics.md §8).
 
+    For a problem with a bias and both labels the fixed point is that of the
+    physical-time flow, the maximum-likelihood fit $(w^*, b^*)$ (`regime`, which see;
+    `w0` is ignored there), and `status` is `"separable"` when the extended points are
+    separable. Otherwise the fixed point is the conformal one, as follows.
+
     Separability is decided first (the hard-margin QP, `is_separable`): separable data
     have no finite fixed point and get `status == "separable"` (with `w` NaN) without a
     Newton solve. Otherwise damped Newton on $\\log\\tilde L$ from `w0` stops one step
@@ -151,16 +170,44 @@ def fixed_point(
         w0 = np.asarray(w0, dtype=np.float64)
         if w0.shape != (d,) or not np.all(np.isfinite(w0)):
             raise ValueError(f"`w0` must be a finite array of shape ({d},); got {w0.shape}.")
+    labels = np.asarray(problem.y)
+    if problem.fit_bias and not np.all(labels == labels[0]):
+        return _maximum_likelihood(problem, gtol, int(max_steps), throw)
     if is_separable(problem.z):
         nan = jnp.asarray(jnp.nan)
         return FixedPoint(
-            jnp.full(d, jnp.nan), nan, nan, jnp.asarray(0), AnalysisResults.separable
+            jnp.full(d, jnp.nan), nan, nan, jnp.asarray(0), AnalysisResults.separable,
+            regime="separable",
         )
     out = fixed_point_from_points(problem.z, w0=w0, gtol=float(gtol), max_steps=int(max_steps))
+    out = FixedPoint(out.w, out.log_ltilde, out.grad_norm, out.steps, out.result,
+                     regime="bias_separable" if problem.fit_bias else "inseparable")
     if throw and not out.successful:
         raise AnalysisError(
             f"fixed_point did not converge after {int(out.steps)} Newton steps "
             f"(|grad log L~| relative to data scale above {gtol}): {out.message} (The "
             "partial result is on this exception's `.result`.)", out
         )
+    return out
+
+
+def _maximum_likelihood(problem: Problem, gtol, max_steps, throw) -> FixedPoint:
+    """`fixed_point` of a problem with a bias and both labels: the MLE from `regime`."""
+    from ._regimes import regime  # the regimes module builds on this one
+
+    d = problem.d
+    r = regime(problem, gtol=gtol, max_steps=max_steps, throw=False)
+    nan = jnp.asarray(jnp.nan)
+    if r.regime != "inseparable":
+        return FixedPoint(jnp.full(d, nan), nan, nan, jnp.asarray(0),
+                          AnalysisResults.separable, b=nan, regime=r.regime)
+    theta = jnp.asarray(r.theta_star)
+    out = FixedPoint(theta[:d], jnp.log(problem.train_loss(theta[:d], theta[d])),
+                     jnp.asarray(r.grad_norm), jnp.asarray(r.steps), r.result,
+                     b=theta[d], regime="inseparable")
+    if throw and not out.successful:
+        raise AnalysisError(
+            f"fixed_point (the maximum-likelihood fit) did not converge after {r.steps} "
+            f"Newton steps: {out.message} (The partial result is on this exception's "
+            "`.result`.)", out)
     return out

@@ -60,6 +60,10 @@ class Separability(eqx.Module):
     - `qp_status`: `"solved"` or `"infeasible"` (the QP's answer); `agree`: whether LP
       and QP decided the same.
     - `extended`: whether the points were $(z_i, a_i)$.
+    - `regime`: the regime of gradient flow on the problem (`gradflow.regime`), whichever
+      points were asked about: `"inseparable"` (extended points inseparable: a finite
+      optimum), `"bias_separable"` (a bias, all labels equal, $z_i$ inseparable: the
+      paper's generalizing phase) or `"separable"`.
     """
 
     separable: bool
@@ -73,6 +77,24 @@ class Separability(eqx.Module):
     qp_status: str = eqx.field(static=True)
     agree: bool = eqx.field(static=True)
     extended: bool = eqx.field(static=True)
+    regime: str = eqx.field(static=True, default="")
+
+
+def _regime_name(problem: Problem, extended: bool, separable: bool) -> str:
+    """The regime (`gradflow.regime`) from one separability answer and, where needed, the
+    other set of points (decided by the QP alone)."""
+    labels = np.asarray(problem.y)
+    one_class = bool(problem.fit_bias and np.all(labels == labels[0]))
+    if extended:
+        if not separable:
+            return "inseparable"
+        return "bias_separable" if one_class and not is_separable(points(problem)) \
+            else "separable"
+    if separable:
+        return "separable"
+    if one_class:
+        return "bias_separable"
+    return "separable" if is_separable(points(problem, True)) else "inseparable"
 
 
 def _check_problem(problem) -> Problem:
@@ -200,7 +222,7 @@ def separability(problem: Problem, *, extended: bool = False) -> Separability:
         zeros = np.zeros(d)
         return Separability(
             False, 0.0, zeros, np.full(n, 1.0 / n), np.zeros(n, bool), 0.0, 0.0, 0.0,
-            "skipped", True, bool(extended),
+            "skipped", True, bool(extended), _regime_name(problem, bool(extended), False),
         )
     lp_value, lp_gap, lp_alpha, lp_u = lp_separability(z / scale)
     sep = lp_value > LP_RTOL
@@ -224,6 +246,7 @@ def separability(problem: Problem, *, extended: bool = False) -> Separability:
     return Separability(
         bool(sep), float(margin), direction, alpha, support, float(lp_value),
         float(lp_gap * scale), cert, qp_status, bool(sep) == qp_sep, bool(extended),
+        _regime_name(problem, bool(extended), bool(sep)),
     )
 
 

@@ -50,6 +50,12 @@ class Stability(eqx.Module):
       diagonal: the rate 1 is $\\beta$'s alone, so $w$ relaxes as
       $\\|w - w^*\\| \\propto t^{-h_1/\\tilde L^*}$ also when $h_1/\\tilde L^* > 1$
       (`GrokkingPrediction.log_rate` is that rate, uncapped).
+    - `clock`: `"conformal"` (the above), or `"physical"` for a problem with a bias and
+      both labels: then the state is $\\theta = (w, b)$, the Jacobian is that of the
+      physical-time flow, $J = -\\nabla^2L(\\theta)$ (the training loss's Hessian, from
+      `PhysicalTime.jacobian`), `ltilde` and `grad_norm` are the training loss and its
+      gradient norm, and `log_eigenvalues`, `log_rate` are NaN (no log-time fixed
+      point: the flow stops at the maximum-likelihood fit).
     """
 
     eigenvalues: jax.Array
@@ -63,6 +69,7 @@ class Stability(eqx.Module):
     grad_norm: jax.Array
     log_eigenvalues: jax.Array
     log_rate: jax.Array
+    clock: str = eqx.field(static=True, default="conformal")
 
 
 def spectrum(z, w, rtol=DEFAULT_RTOL, pad=None):
@@ -109,6 +116,11 @@ def stability(problem: Problem, w, *, rtol: float = DEFAULT_RTOL) -> Stability:
 
     **Returns:** a `Stability`.
 
+    For a problem with a bias and both labels (not the paper's model) the flow's fixed
+    point is the maximum-likelihood fit, and the linearization is that of the
+    physical-time flow: give `w` as $\\theta = (w, b)$, shape `(d+1,)`, or the
+    `FixedPoint` from `fixed_point` (`clock == "physical"` in the result).
+
     **Raises:** `ValueError` for a non-`Problem`, a `w` of the wrong shape or non-finite,
     a `FixedPoint` that is not converged, or `rtol` outside $[0, 1)$.
     """
@@ -119,7 +131,10 @@ def stability(problem: Problem, w, *, rtol: float = DEFAULT_RTOL) -> Stability:
                 f"`w` is a FixedPoint with status {w.status!r}; there is no finite "
                 "fixed point to linearize about."
             )
-        w = w.w
+        w = w.w if w.b is None else jnp.concatenate([w.w, jnp.atleast_1d(w.b)])
+    labels = np.asarray(problem.y)
+    if problem.fit_bias and not np.all(labels == labels[0]):
+        return _physical_stability(problem, w, rtol)
     w = np.asarray(w, dtype=np.float64)
     if w.shape != (problem.d,) or not np.all(np.isfinite(w)):
         raise ValueError(
@@ -128,6 +143,34 @@ def stability(problem: Problem, w, *, rtol: float = DEFAULT_RTOL) -> Stability:
     if not (0 <= rtol < 1):
         raise ValueError(f"`rtol` must be in [0, 1); got {rtol!r}.")
     return _spectrum_jit(problem.z, jnp.asarray(w), float(rtol))
+
+
+def _physical_stability(problem: Problem, theta, rtol) -> Stability:
+    """`stability` at $\\theta = (w, b)$ of the physical-time flow (J = -Hessian of the
+    training loss, from `_regimes._loss_grad_hess`, i.e. `PhysicalTime`)."""
+    from ._regimes import _loss_grad_hess  # the regimes module builds on this one
+
+    d1 = problem.d + 1
+    theta = np.asarray(theta, dtype=np.float64)
+    if theta.shape != (d1,) or not np.all(np.isfinite(theta)):
+        raise ValueError(
+            f"`w` must be a finite array of shape ({d1},), the parameters (w, b), for a "
+            f"problem with a bias and both labels; got shape {theta.shape}."
+        )
+    if not (0 <= rtol < 1):
+        raise ValueError(f"`rtol` must be in [0, 1); got {rtol!r}.")
+    f, g, hess = (np.asarray(v) for v in _loss_grad_hess(problem, jnp.asarray(theta)))
+    h, vecs = np.linalg.eigh(hess)
+    v1 = vecs[:, 0] * np.sign(vecs[np.argmax(np.abs(vecs[:, 0])), 0])
+    tol = rtol * float(np.max(np.abs(h)))
+    eig, eigvecs = -h[::-1], vecs[:, ::-1]
+    nan = jnp.asarray(jnp.nan)
+    return Stability(
+        jnp.asarray(eig), jnp.asarray(eigvecs), jnp.asarray(np.sum(eig > tol)),
+        jnp.asarray(np.sum(np.abs(eig) <= tol)), jnp.asarray(tol), jnp.asarray(h[0]),
+        jnp.asarray(v1), jnp.asarray(f), jnp.asarray(np.linalg.norm(g)),
+        jnp.full(d1 + 1, nan), nan, clock="physical",
+    )
 
 
 # --------------------------------------------------------------------------- Lotka–Volterra
@@ -189,7 +232,9 @@ def _check_reduced(problem: Problem):
     if not (problem.fit_bias and np.all(a == 1.0)):
         raise ValueError(
             "`problem` must be of the reduced form (a bias and all labels +1, e.g. "
-            "`gaussian_problem`): the generalizing state b → ∞ is defined only there."
+            "`gaussian_problem`): the generalizing state b → ∞ is defined only there "
+            "(the bias_separable regime). For other data, `gradflow.regime(problem)` "
+            "gives the regime, its limit and rates."
         )
 
 
