@@ -124,7 +124,8 @@ def save_data(out: Path, name: str, caption: str, data: dict, params: dict | Non
     return npz
 
 
-def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -> dict:
+def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True,
+                draws: int | None = None, n: int | None = None) -> dict:
     """Compute, draw and write one figure of the paper.
 
     **Arguments:**
@@ -133,6 +134,10 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -
     - `out`: the output folder (created if needed).
     - `quick`: the small smoke-test size instead of the full size.
     - `echo`: print what was written and the run time.
+    - `draws`, `n` (Fig. 1 only): Fig. 1 right-top at the paper's configuration (App.
+      K1; `n` default 2400) with `draws` draws per λ, written as `fig1-paper-size.*`
+      beside its resumable sweep file `fig1-paper-size-n{n}-draws{draws}.nc` (a killed
+      run continues where it stopped when run again).
 
     **Returns:** a dict with `name`, `files` (the paths written: PNG, PDF, NPZ, TXT),
     `runtime` (seconds), `caption`, `quick` and `summary` (a few numbers).
@@ -144,12 +149,23 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -
 
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; use one of {', '.join(FIGURES)}.")
+    if (draws is not None or n is not None) and (name != "fig1" or quick):
+        raise ValueError("`draws` and `n` apply to fig1 only, without `quick`.")
+    if n is not None and draws is None:
+        raise ValueError("`n` needs `draws` (Fig. 1 right-top at the paper's size).")
     out = output_dir(out, "out")  # a file or unwritable folder: refused before computing
     require_matplotlib()
     from ._plots._paper import paper_figure
 
     start = time.perf_counter()
-    result = FIGURES[name].compute(bool(quick))
+    if draws is not None:
+        from ._analysis._paper_size import K1_N, fig1_right_top
+
+        n = K1_N if n is None else n
+        result = fig1_right_top(n, draws, out=out / f"fig1-paper-size-n{n}-draws{draws}.nc")
+        name = result.name
+    else:
+        result = FIGURES[name].compute(bool(quick))
     files = save_figure(paper_figure(result), out, name)
     files.append(save_data(out, name, result.caption, result.data, result.params))
     runtime = time.perf_counter() - start
@@ -160,7 +176,8 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -
                             f"{' --quick' if quick else ''}`: {runtime:.0f} s, {size} size)\n")
     files.append(caption_file)
     if echo:
-        print(f"gradflow figure {name} ({size}): {FIGURES[name].title}")
+        title = FIGURES[name].title if name in FIGURES else result.caption.split(":")[0]
+        print(f"gradflow figure {name} ({size}): {title}")
         for key, value in result.summary.items():
             print(f"  {key}: {value}")
         print(f"  wrote {', '.join(str(p) for p in files)}")
@@ -169,12 +186,13 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -
                 summary=result.summary)
 
 
-def figure_command(name: str | None, out, *, quick: bool = False, list_only: bool = False
-                   ) -> int:
+def figure_command(name: str | None, out, *, quick: bool = False, list_only: bool = False,
+                   draws: int | None = None, n: int | None = None) -> int:
     """What `gradflow figure` does: list the figures, or make one (or `"all"`).
 
     **Arguments:** `name` (a figure name, `"all"`, or `None` with `list_only`); `out`;
-    `quick`; `list_only`.
+    `quick`; `list_only`; `draws`, `n` (Fig. 1 right-top at the paper's size, see
+    `make_figure`).
 
     **Returns:** the exit status (0 on success).
 
@@ -190,10 +208,12 @@ def figure_command(name: str | None, out, *, quick: bool = False, list_only: boo
     names = figure_names() if name == "all" else [name]
     if name != "all" and name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; use one of {', '.join(FIGURES)}.")
+    if (draws is not None or n is not None) and name != "fig1":
+        raise ValueError("--draws and --n apply to fig1 only.")
     output_dir(out, "--out")  # before the first figure is computed
     total = time.perf_counter()
     for item in names:
-        make_figure(item, out, quick=quick)
+        make_figure(item, out, quick=quick, draws=draws, n=n)
     if len(names) > 1:
         print(f"gradflow figure all: {len(names)} figures in {time.perf_counter() - total:.1f} s")
     return 0

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._appendix import paper_size_figure
 from ._descend import grokking_figure, optimizer_figure
 from ._figures import (
     add_caption,
@@ -37,6 +38,7 @@ DRAW = {
     "fig14": grokking_figure,
     "fig15": distributions_figure,
     "fig16": grokking_figure,
+    "fig1-paper-size": paper_size_figure,
 }
 
 #: Drawn as the scripts of examples/ draw them (constrained layout), without a caption.
