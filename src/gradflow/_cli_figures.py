@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._analysis import _appendix_figures as appendix
 from ._analysis import _paper_figures as flows
 from ._analysis import _paper_models as models
 from ._files import output_dir
@@ -76,6 +77,20 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
         "fig9", "t_gen/t_train of the two-point model does not depend on ε",
         "1-D model: left, 1 − 2λ = 1e-3, t*_train and t*_gen from loss = ε; right, "
         "sqrt(log(t*_gen/t*_train)) against log(1 − 2λ), slope ≈ 1/√2.", models.fig9),
+    FigureSpec(
+        "figF1", "the variance scale σ: grokking as σ grows; Φ(1/(σ²γ)) above 1/2",
+        "App. F.1 (no figure in the paper): larger σ makes grokking more apparent, up to "
+        "a point; on the separable side the limiting accuracy is Φ(1/(σ²γ)) (Eq. 44).",
+        appendix.figF1),
+    FigureSpec(
+        "fig11", "Adam against GD on both sides of λ = 1/2",
+        "Adam vs GD (App. F.2): Adam moves the weights faster; on the separable side it "
+        "does not converge to the max-margin direction, and the accuracy stays below 1 "
+        "since ‖S‖ diverges.", appendix.fig11),
+    FigureSpec(
+        "figF3", "initial conditions: one limit, reached at different times",
+        "App. F.3 (heading only in the paper's text): the effect of the initial "
+        "conditions.", appendix.figF3),
     FigureSpec(
         "fig14", "the exponential loss from t = 0 also groks",
         "Exponential loss from the start: grokking as with the cross-entropy (App. F.4).",
@@ -152,7 +167,7 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True,
     if (draws is not None or n is not None) and (name != "fig1" or quick):
         raise ValueError("`draws` and `n` apply to fig1 only, without `quick`.")
     if n is not None and draws is None:
-        raise ValueError("`n` needs `draws` (Fig. 1 right-top at the paper's size).")
+        raise ValueError("`n` needs `draws` (fig1 right-top at the paper's size).")
     out = output_dir(out, "out")  # a file or unwritable folder: refused before computing
     require_matplotlib()
     from ._plots._paper import paper_figure

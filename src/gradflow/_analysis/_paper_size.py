@@ -11,6 +11,8 @@ here draws or writes a figure (`gradflow figure fig1 --draws N`).
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .._results import RESULTS, result_index
@@ -23,8 +25,10 @@ K1_DRAWS = 15_000
 
 
 def k1_dimensions(n: int) -> np.ndarray:
-    """App. K1's 17 dimensions, rescaled to `n` (the same λ = d/2400, rounded)."""
-    return np.array(sorted({max(1, int(round(d * n / K1_N))) for d in K1_D}))
+    """App. K1's 17 dimensions, rescaled to `n` (the same λ = d/2400, rounded, kept
+    below n/2; duplicates merged at small `n`)."""
+    return np.array(sorted({min(max(1, int(round(d * n / K1_N))), (n - 1) // 2)
+                            for d in K1_D}))
 
 
 def norm_statistics(sweep) -> dict:
@@ -37,7 +41,8 @@ def norm_statistics(sweep) -> dict:
     norm = np.where(ok, sweep["norm"].values, np.nan)
     count = ok.sum(axis=1)
     lam = np.asarray(sweep["lam"].values, dtype=np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # λ rows with < 2 inseparable draws
         mean = np.nanmean(norm, axis=1)
         sem = np.nanstd(norm, axis=1, ddof=1) / np.sqrt(count)
         q1, median, q3 = np.nanpercentile(norm, [25, 50, 75], axis=1)
