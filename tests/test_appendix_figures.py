@@ -91,3 +91,24 @@ def test_norm_statistics_against_numpy():
 def test_paper_size_options_are_for_fig1_only(argv, tmp_path, capsys):
     assert main([*argv, "--out", str(tmp_path)]) == 2
     assert "fig1" in capsys.readouterr().err
+
+
+def test_fig11_adam_groks_before_gd_and_the_separable_side_stays_below_one():
+    res = appendix.fig11(True)
+    d, p = res.data, res.params
+
+    def first_step(prefix, lr, level):
+        acc = d[f"{prefix}_test_accuracy"]
+        hit = np.flatnonzero(acc >= level)
+        return d[f"{prefix}_t"][hit[0]] / lr if hit.size else np.inf
+
+    # App. F.2: Adam moves w towards w* faster than GD: below 1/2 it groks first (GD
+    # leads early on, at low accuracy, as in the full-size figure) ...
+    for level in (0.95, 0.99):
+        assert (first_step("adam_lam0.48", p["adam_lr"], level)
+                < first_step("gd_lam0.48", p["gd_lr"], level))
+    # ... and above 1/2 neither reaches accuracy 1, ‖w‖ grows without bound
+    for opt in ("gd", "adam"):
+        assert d[f"{opt}_lam0.55_test_accuracy"][-1] < 0.9
+        norms = np.linalg.norm(d[f"{opt}_lam0.55_w"], axis=1)
+        assert norms[-1] > norms[len(norms) // 2] > 0

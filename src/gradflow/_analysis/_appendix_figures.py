@@ -33,7 +33,7 @@ def fig11(quick: bool) -> PaperFigure:
     import optax
 
     n = _sizes(quick)["n"]
-    steps = 3_000 if quick else 300_000
+    steps = 10_000 if quick else 300_000
     gd_lr, adam_lr = 0.1, 1e-2
     rows, data, summary, facts = [], {}, {}, []
     params = dict(n=n, sigma=SIGMA, steps=steps, gd_lr=gd_lr, adam_lr=adam_lr,
