@@ -124,7 +124,7 @@ def _newton_step(z, w, pad, method: str = "cholesky", scale=1.0):
 
 def newton(z, w0, gtol=DEFAULT_GTOL, max_steps: int = DEFAULT_MAX_STEPS, pad=None,
            method: str = "cholesky"):
-    """Damped Newton on $\\log\\tilde L$ from `w0` (Armijo backtracking; Cholesky or CG by lineax, see `_newton_step`).
+    """Damped Newton on $\\log\\tilde L$ from `w0` (Armijo backtracking; `_newton_step`).
 
     Stops one step after $\\|\\nabla\\log\\tilde L\\| \\le$ `gtol` $\\times$ RMS$_i\\|z_i\\|$
     first holds: that step, converging quadratically, takes $w$ to rounding level, also

@@ -48,8 +48,9 @@ def norm_statistics(sweep) -> dict:
         q1, median, q3 = np.nanpercentile(norm, [25, 50, 75], axis=1)
     cgmt = cgmt_norm(lam)
     done = sweep["done"].values
+    p_sep = (sweep["separable"].values & done).sum(axis=1) / np.maximum(1, done.sum(axis=1))
     return dict(lam=lam, d=np.asarray(sweep["d"].values), count=count,
-                p_sep=(sweep["separable"].values & done).sum(axis=1) / np.maximum(1, done.sum(axis=1)),
+                p_sep=p_sep,
                 mean=mean, sem=sem, median=median, q1=q1, q3=q3, cgmt=cgmt,
                 rel_dev=(mean - cgmt) / cgmt)
 
