@@ -126,7 +126,8 @@ def figF1(quick: bool) -> PaperFigure:
                                                               strict=True)))
     caption = (
         "Fig. F1 (App. F.1; the paper has no figure for it, this one is ours). Left and "
-        f"middle: gradient flow on one inseparable draw (n = {n}, d = {d_in}, λ = {d_in / n:.3g}, seed {seed}) "
+        f"middle: gradient flow on one inseparable draw (n = {n}, d = {d_in}, λ = "
+        f"{d_in / n:.3g}, seed {seed}) "
         f"scaled by σ = {', '.join(f'{s:g}' for s in sigmas)}, to t = {t_max:.0e}: train "
         "(dashed) and test (solid) accuracy, and ‖w‖; the gap between fitting and "
         "generalizing (grokking) opens as σ grows, while the limit w̃* = σw* is the same "
@@ -180,7 +181,8 @@ def figF3(quick: bool) -> PaperFigure:
     summary["max ‖w(T) - w_0=0(T)‖/‖w_0=0(T)‖"] = f"{spread:.2e}"
     caption = (
         "Fig. F3 (App. F.3; the paper gives no text or parameters, this figure is ours). "
-        f"Gradient flow on one inseparable draw (n = {n}, d = {d}, λ = {d / n:.3g}, σ = {SIGMA:g}, seed {seed}) "
+        f"Gradient flow on one inseparable draw (n = {n}, d = {d}, λ = {d / n:.3g}, "
+        f"σ = {SIGMA:g}, seed {seed}) "
         f"to t = {t_max:.0e} from five starts: w₀ = 0, b₀ = 0 (as everywhere else); w₀ of "
         "norm 0.1 and 1 along one random direction; b₀ = ±3 with w₀ = 0. Train (dashed) "
         "and test (solid) accuracy and ‖w‖: every start reaches the same minimizer w* "

@@ -93,5 +93,5 @@ def fig1_right_top(n: int, draws: int, *, out=None, seed: int = 0, chunk_size: i
                   decide="newton")
     return PaperFigure("fig1-paper-size", caption, summary,
                        {f"k1_{k}": v for k, v in st.items()}, params,
-                       plot=dict(stats=st, cgmt=(fine, cgmt_norm(fine)), title=f"Fig. 1 right-top: {draws} draws per λ, "
-                                                 f"$n = {n}$"))
+                       plot=dict(stats=st, cgmt=(fine, cgmt_norm(fine)),
+                                 title=f"Fig. 1 right-top: {draws} draws per λ, $n = {n}$"))
