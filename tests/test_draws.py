@@ -3,6 +3,10 @@ convention, its classification and fixed points against the single-problem analy
 its options against each other, and its files."""
 
 import json
+import os
+import subprocess
+import sys
+import textwrap
 
 import numpy as np
 import pytest
@@ -112,10 +116,40 @@ def test_file_resumes_to_the_same_result(by_qp, tmp_path):
 
 def test_bad_arguments_are_refused():
     for kwargs, name in [(dict(method="lu"), "method"), (dict(decide="lp"), "decide"),
-                         (dict(chunk_size=0), "chunk_size"), (dict(gtol=1.0), "gtol")]:
+                         (dict(chunk_size=0), "chunk_size"), (dict(gtol=1.0), "gtol"),
+                         (dict(devices=64), "devices"), (dict(batch_size=0), "batch_size")]:
         with pytest.raises(ValueError, match=name):
             fixed_point_sweep(N, [0.4], 2, **kwargs)
     with pytest.raises(ValueError, match="`n`"):
         fixed_point_sweep(1, [0.4], 2)
     with pytest.raises(ValueError, match="lambdas"):
         fixed_point_sweep(N, [], 2)
+
+
+SHARDED = textwrap.dedent(
+    """
+    import json
+    import numpy as np, jax
+    from gradflow._analysis._draws import fixed_point_sweep
+    assert jax.device_count() == 4
+    kw = dict(seed=3, decide="newton", chunk_size=5)  # 5 draws a chunk: padded to 8
+    for method in ("cg", "cholesky"):
+        sharded = fixed_point_sweep(40, [0.35, 0.45, 0.5, 0.55], 7, method=method, **kw)
+        plain = fixed_point_sweep(40, [0.35, 0.45, 0.5, 0.55], 7, method=method,
+                                  devices=None, **kw)
+        same = all(np.array_equal(sharded[v].values, plain[v].values, equal_nan=True)
+                   for v in sharded.data_vars)
+        print(json.dumps(dict(method=method, equal=bool(same),
+                              solved=int((sharded["result"].values == 0).sum()))))
+    """
+)
+
+
+def test_sharded_over_four_devices_is_bit_identical():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    res = subprocess.run([sys.executable, "-c", SHARDED], env=env, capture_output=True,
+                         text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    outs = [json.loads(line) for line in res.stdout.strip().splitlines()[-2:]]
+    assert [o["equal"] for o in outs] == [True, True]
+    assert all(o["solved"] > 0 for o in outs)

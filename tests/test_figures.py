@@ -13,8 +13,8 @@ import pytest
 from gradflow import _cli_figures
 from gradflow._cli import main
 
-NAMES = ["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig9", "fig14", "fig15",
-         "fig16"]
+NAMES = ["fig1", "fig2", "fig3", "fig4", "fig5", "fig6", "fig7", "fig9", "figF1", "fig11",
+         "figF3", "fig14", "fig15", "fig16"]
 RUN_TIMES: dict[str, float] = {}
 
 

@@ -109,7 +109,8 @@ def _plot(args) -> int:
 def _figure(args) -> int:
     from ._cli_figures import figure_command
 
-    return figure_command(args.name, args.out, quick=args.quick, list_only=args.list)
+    return figure_command(args.name, args.out, quick=args.quick, list_only=args.list,
+                          draws=args.draws, n=args.n)
 
 
 def main(argv=None) -> int:
@@ -160,6 +161,11 @@ def main(argv=None) -> int:
     fg.add_argument("--list", action="store_true", help="list the figures and exit")
     fg.add_argument("--out", default="figures", help="output folder (default: figures)")
     fg.add_argument("--quick", action="store_true", help="small smoke-test size")
+    fg.add_argument("--draws", type=int, default=None,
+                    help="fig1 only: right-top panel at the paper's configuration (App. K1) "
+                         "with this many draws per λ (the paper: 15000); resumable")
+    fg.add_argument("--n", type=int, default=None,
+                    help="fig1 --draws only: samples per draw (default 2400, App. K1)")
     fg.set_defaults(func=_figure)
     args = parser.parse_args(argv)
     try:

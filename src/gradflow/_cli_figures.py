@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ._analysis import _appendix_figures as appendix
 from ._analysis import _paper_figures as flows
 from ._analysis import _paper_models as models
 from ._files import output_dir
@@ -77,6 +78,20 @@ FIGURES: dict[str, FigureSpec] = {spec.name: spec for spec in (
         "1-D model: left, 1 − 2λ = 1e-3, t*_train and t*_gen from loss = ε; right, "
         "sqrt(log(t*_gen/t*_train)) against log(1 − 2λ), slope ≈ 1/√2.", models.fig9),
     FigureSpec(
+        "figF1", "the variance scale σ: grokking as σ grows; Φ(1/(σ²γ)) above 1/2",
+        "App. F.1 (no figure in the paper): larger σ makes grokking more apparent, up to "
+        "a point; on the separable side the limiting accuracy is Φ(1/(σ²γ)) (Eq. 44).",
+        appendix.figF1),
+    FigureSpec(
+        "fig11", "Adam against GD on both sides of λ = 1/2",
+        "Adam vs GD (App. F.2): Adam moves the weights faster; on the separable side it "
+        "does not converge to the max-margin direction, and the accuracy stays below 1 "
+        "since ‖S‖ diverges.", appendix.fig11),
+    FigureSpec(
+        "figF3", "initial conditions: one limit, reached at different times",
+        "App. F.3 (heading only in the paper's text): the effect of the initial "
+        "conditions.", appendix.figF3),
+    FigureSpec(
         "fig14", "the exponential loss from t = 0 also groks",
         "Exponential loss from the start: grokking as with the cross-entropy (App. F.4).",
         flows.fig14),
@@ -124,7 +139,8 @@ def save_data(out: Path, name: str, caption: str, data: dict, params: dict | Non
     return npz
 
 
-def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -> dict:
+def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True,
+                draws: int | None = None, n: int | None = None) -> dict:
     """Compute, draw and write one figure of the paper.
 
     **Arguments:**
@@ -133,6 +149,10 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -
     - `out`: the output folder (created if needed).
     - `quick`: the small smoke-test size instead of the full size.
     - `echo`: print what was written and the run time.
+    - `draws`, `n` (Fig. 1 only): Fig. 1 right-top at the paper's configuration (App.
+      K1; `n` default 2400) with `draws` draws per λ, written as `fig1-paper-size.*`
+      beside its resumable sweep file `fig1-paper-size-n{n}-draws{draws}.nc` (a killed
+      run continues where it stopped when run again).
 
     **Returns:** a dict with `name`, `files` (the paths written: PNG, PDF, NPZ, TXT),
     `runtime` (seconds), `caption`, `quick` and `summary` (a few numbers).
@@ -144,12 +164,23 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -
 
     if name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; use one of {', '.join(FIGURES)}.")
+    if (draws is not None or n is not None) and (name != "fig1" or quick):
+        raise ValueError("`draws` and `n` apply to fig1 only, without `quick`.")
+    if n is not None and draws is None:
+        raise ValueError("`n` needs `draws` (fig1 right-top at the paper's size).")
     out = output_dir(out, "out")  # a file or unwritable folder: refused before computing
     require_matplotlib()
     from ._plots._paper import paper_figure
 
     start = time.perf_counter()
-    result = FIGURES[name].compute(bool(quick))
+    if draws is not None:
+        from ._analysis._paper_size import K1_N, fig1_right_top
+
+        n = K1_N if n is None else n
+        result = fig1_right_top(n, draws, out=out / f"fig1-paper-size-n{n}-draws{draws}.nc")
+        name = result.name
+    else:
+        result = FIGURES[name].compute(bool(quick))
     files = save_figure(paper_figure(result), out, name)
     files.append(save_data(out, name, result.caption, result.data, result.params))
     runtime = time.perf_counter() - start
@@ -160,7 +191,8 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -
                             f"{' --quick' if quick else ''}`: {runtime:.0f} s, {size} size)\n")
     files.append(caption_file)
     if echo:
-        print(f"gradflow figure {name} ({size}): {FIGURES[name].title}")
+        title = FIGURES[name].title if name in FIGURES else result.caption.split(":")[0]
+        print(f"gradflow figure {name} ({size}): {title}")
         for key, value in result.summary.items():
             print(f"  {key}: {value}")
         print(f"  wrote {', '.join(str(p) for p in files)}")
@@ -169,12 +201,13 @@ def make_figure(name: str, out=".", *, quick: bool = False, echo: bool = True) -
                 summary=result.summary)
 
 
-def figure_command(name: str | None, out, *, quick: bool = False, list_only: bool = False
-                   ) -> int:
+def figure_command(name: str | None, out, *, quick: bool = False, list_only: bool = False,
+                   draws: int | None = None, n: int | None = None) -> int:
     """What `gradflow figure` does: list the figures, or make one (or `"all"`).
 
     **Arguments:** `name` (a figure name, `"all"`, or `None` with `list_only`); `out`;
-    `quick`; `list_only`.
+    `quick`; `list_only`; `draws`, `n` (Fig. 1 right-top at the paper's size, see
+    `make_figure`).
 
     **Returns:** the exit status (0 on success).
 
@@ -190,10 +223,12 @@ def figure_command(name: str | None, out, *, quick: bool = False, list_only: boo
     names = figure_names() if name == "all" else [name]
     if name != "all" and name not in FIGURES:
         raise ValueError(f"unknown figure {name!r}; use one of {', '.join(FIGURES)}.")
+    if (draws is not None or n is not None) and name != "fig1":
+        raise ValueError("--draws and --n apply to fig1 only.")
     output_dir(out, "--out")  # before the first figure is computed
     total = time.perf_counter()
     for item in names:
-        make_figure(item, out, quick=quick)
+        make_figure(item, out, quick=quick, draws=draws, n=n)
     if len(names) > 1:
         print(f"gradflow figure all: {len(names)} figures in {time.perf_counter() - total:.1f} s")
     return 0

@@ -210,9 +210,7 @@ def ensemble(
     n_dev = _device_count(devices)
     index = order  # index[j]: the member solved in slot j
     if n_dev > 1:
-        mesh = jax.make_mesh((n_dev,), ("members",),
-                             axis_types=(jax.sharding.AxisType.Auto,),
-                             devices=jax.devices()[:n_dev])
+        mesh = device_mesh(n_dev)
         index = _deal(order, n_dev)
     raw = _solve_members(clock, solver, jax.tree.map(lambda x: x[index], batched), y0,
                          jnp.asarray(ts), jnp.asarray(t_max), jnp.asarray(rtol),
@@ -241,6 +239,13 @@ def _deal(order: np.ndarray, n_dev: int) -> np.ndarray:
     per = math.ceil(order.size / n_dev)
     padded = np.r_[order, np.full(per * n_dev - order.size, order[0])]
     return padded.reshape(per, n_dev).T.ravel()
+
+
+def device_mesh(n_dev: int):
+    """A one-axis mesh `("members",)` over the first `n_dev` devices JAX sees (used by
+    `ensemble` and by the draws driver, `gradflow._analysis._draws`)."""
+    return jax.make_mesh((n_dev,), ("members",), axis_types=(jax.sharding.AxisType.Auto,),
+                         devices=jax.devices()[:n_dev])
 
 
 def _device_count(devices) -> int:

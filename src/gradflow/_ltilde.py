@@ -92,8 +92,10 @@ def _newton_step(z, w, pad, method: str = "cholesky", scale=1.0):
     if method == "cholesky":
         g, hess = grad_hess_log_ltilde(z, w)
         jitter = 1e-14 * (jnp.trace(hess) / d + 1e-300)
-        op = lx.MatrixLinearOperator(hess + jnp.diag(pad + jitter), lx.positive_semidefinite_tag)
-        return lx.linear_solve(op, -g, lx.Cholesky(), throw=False).value, g
+        # (jax.scipy rather than lineax: lineax compares structures, which carry the
+        # mesh's sharding inside `shard_map`; a failed factorization gives NaN either way)
+        factor = jax.scipy.linalg.cho_factor(hess + jnp.diag(pad + jitter), lower=True)
+        return jax.scipy.linalg.cho_solve(factor, -g), g
     p = weights(z, w)
     mu = p @ z
     g = -mu
@@ -103,10 +105,12 @@ def _newton_step(z, w, pad, method: str = "cholesky", scale=1.0):
     def hvp(v):
         return (p * (z @ v)) @ z - mu * (mu @ v) + (pad + jitter) * v
 
-    op = lx.FunctionLinearOperator(hvp, jax.ShapeDtypeStruct((d,), w.dtype),
-                                   lx.positive_semidefinite_tag)
-    precond = lx.TaggedLinearOperator(lx.DiagonalLinearOperator(1.0 / (diag + pad + jitter)),
-                                      lx.positive_semidefinite_tag)
+    # The structure as JAX sees it (inside `shard_map` it carries the mesh's sharding,
+    # which lineax compares with the output's).
+    op = lx.FunctionLinearOperator(hvp, jax.eval_shape(hvp, w), lx.positive_semidefinite_tag)
+    inv_diag = 1.0 / (diag + pad + jitter)
+    precond = lx.FunctionLinearOperator(lambda v: inv_diag * v, op.in_structure(),
+                                        lx.positive_semidefinite_tag)
     rtol = jnp.clip(jnp.sqrt(jnp.linalg.norm(g) / jnp.maximum(scale, 1e-300)), 1e-12, 0.5)
     # lineax tests each component, |r_i| <= atol + rtol |y_i|: with atol = 0 the padding's
     # 0 <= 0 reads 0/0 and stopped CG after one iteration. A floor far below the step
@@ -120,7 +124,7 @@ def _newton_step(z, w, pad, method: str = "cholesky", scale=1.0):
 
 def newton(z, w0, gtol=DEFAULT_GTOL, max_steps: int = DEFAULT_MAX_STEPS, pad=None,
            method: str = "cholesky"):
-    """Damped Newton on $\\log\\tilde L$ from `w0` (Armijo backtracking, Cholesky by lineax).
+    """Damped Newton on $\\log\\tilde L$ from `w0` (Armijo backtracking; `_newton_step`).
 
     Stops one step after $\\|\\nabla\\log\\tilde L\\| \\le$ `gtol` $\\times$ RMS$_i\\|z_i\\|$
     first holds: that step, converging quadratically, takes $w$ to rounding level, also

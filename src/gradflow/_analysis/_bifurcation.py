@@ -26,7 +26,7 @@ from .._problem import _positive_int, _tolerance
 from .._results import RESULTS, AbstractResult, result_index
 from ._draws import fixed_point_sweep, transverse_max
 from ._fixed_point import DEFAULT_GTOL
-from ._large_n import cgmt_norm, gardner_margin, limiting_accuracy
+from ._large_n import cgmt_norm, gardner_margin, limiting_accuracy, separable_accuracy
 from ._separability import wendel
 
 jax.config.update("jax_enable_x64", True)
@@ -156,7 +156,7 @@ def bifurcation(
         gs = gam[sep & np.isfinite(gam)]
         gmean, _, _, _, gstd = _quartiles(gs)
         safe = np.where(np.isfinite(gam), gam, 1.0)
-        acc = np.where(sep, scipy.stats.norm.cdf(1.0 / (sigma * sigma * safe)), 1.0)
+        acc = np.where(sep, separable_accuracy(safe, sigma), 1.0)
         acc = np.where(sep & ~np.isfinite(gam), np.nan, acc)
         order = np.where(sep, sigma * gam, 0.0)
         ts = trans[sep]

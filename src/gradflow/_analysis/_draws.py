@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 import equinox as eqx
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -96,7 +97,22 @@ def transverse_max(margin, next_margin, sigma: float):
         return s2 * margin * (margin - next_margin) / (1.0 + s2 * margin * margin)
 
 
-_fixed_points = compiled(eqx.filter_jit(fixed_points))
+@compiled
+@eqx.filter_jit
+def _fixed_points(z, pad, gtol, max_steps, method, slow, batch_size, mesh):
+    """`fixed_points` of the batch `z`, its leading axis sharded over `mesh` (one
+    contiguous block per device) when there is one."""
+    def local(zl):
+        return fixed_points(zl, pad, gtol, max_steps, batch_size=batch_size, method=method,
+                            slow=slow)
+
+    if mesh is None:
+        return local(z)
+    from jax.sharding import PartitionSpec
+
+    spec = PartitionSpec("members")
+    return jax.shard_map(local, mesh=mesh, in_specs=(spec,), out_specs=spec,
+                         check_vma=False)(z)
 
 
 def _config(n, ds, realizations, seed, gtol, max_steps, method, decide, slow) -> dict:
@@ -150,6 +166,8 @@ def fixed_point_sweep(
     resume: bool = False,
     chunk_size: int = 64,
     write_every: float = 30.0,
+    devices="all",
+    batch_size: int | None = None,
 ):
     """Separability, margins and fixed points of `realizations` Gaussian draws per λ.
 
@@ -170,6 +188,12 @@ def fixed_point_sweep(
     - `out`: optional netCDF file; `resume`: continue it (same configuration).
     - `chunk_size`: draws classified and solved per compiled call (memory: `chunk_size`
       $\\times n\\times d$ floats); `write_every`: seconds between writes of `out`.
+    - `devices`: `"all"` (default) shards each chunk's Newton solves over all devices
+      JAX sees (one contiguous block of draws per device; results bitwise identical to
+      one device); `None` or `1`: the default device; an integer: the first that many
+      (as `ensemble`; on a CPU, `jax.config.update("jax_num_cpu_devices", k)` first).
+    - `batch_size`: `None` (default) solves a device's draws one after another;
+      `k > 1` vectorizes groups of `k` with `vmap` (for accelerators).
 
     **Returns:** an `xarray.Dataset` with dimensions `lam` (coordinate $d/n$, and `d`)
     and `draw`, and per draw: `separable`, `margin` ($\\gamma_z$, NaN inseparable),
@@ -188,6 +212,12 @@ def fixed_point_sweep(
     realizations = _positive_int("realizations", realizations)
     max_steps = _positive_int("max_steps", max_steps)
     chunk_size = _positive_int("chunk_size", chunk_size)
+    from .._ensemble import _device_count, device_mesh
+
+    n_dev = _device_count(devices)
+    mesh = device_mesh(n_dev) if n_dev > 1 else None
+    if batch_size is not None:
+        batch_size = _positive_int("batch_size", batch_size)
     if method not in ("cholesky", "cg"):
         raise ValueError(f"`method` must be 'cholesky' or 'cg'; got {method!r}.")
     if decide not in ("qp", "newton"):
@@ -205,14 +235,14 @@ def fixed_point_sweep(
             _remove_stale_temporaries(out)
             existing = _open_existing(out, resume, config)
             data = data if existing is None else existing
-        _run(data, config, out, chunk_size, write_every)
+        _run(data, config, out, chunk_size, write_every, (mesh, n_dev, batch_size))
     finally:
         if lock is not None:
             lock.release()
     return data
 
 
-def _run(data, config, out, chunk_size, write_every):
+def _run(data, config, out, chunk_size, write_every, devices):
     n, seed, width = config["n"], config["seed"], max(config["d"])
     pad_of = {d: jnp.asarray(np.r_[np.zeros(d), np.ones(width - d)]) for d in config["d"]}
     last = time.monotonic()
@@ -223,7 +253,7 @@ def _run(data, config, out, chunk_size, write_every):
             ks = todo[c:c + chunk_size]
             zs = {int(k): draw_points(n, d, k, seed) for k in ks}
             if config["decide"] == "newton":
-                _solve(data, i, list(zs), zs, d, width, pad_of[d], config)
+                _solve(data, i, list(zs), zs, d, width, pad_of[d], config, devices)
                 undecided = [k for k in zs if data["result"].values[i, k] not in
                              (result_index(RESULTS.successful), result_index(RESULTS.separable))]
                 for k in zs:
@@ -242,7 +272,7 @@ def _run(data, config, out, chunk_size, write_every):
                 else:
                     inseparable.append(k)
             if inseparable and config["decide"] == "qp":  # (with "newton": solved already)
-                _solve(data, i, inseparable, zs, d, width, pad_of[d], config)
+                _solve(data, i, inseparable, zs, d, width, pad_of[d], config, devices)
             data["done"].values[i, ks] = True
             dirty = True
             if out is not None and time.monotonic() - last >= write_every:
@@ -252,13 +282,18 @@ def _run(data, config, out, chunk_size, write_every):
         _write_atomic(data, out)
 
 
-def _solve(data, i, ks, zs, d, width, pad, config):
-    """Newton (and the slow mode) for draws `ks` of row `i`, zero-padded to `width`."""
-    zb = np.zeros((len(ks), zs[ks[0]].shape[0], width))
+def _solve(data, i, ks, zs, d, width, pad, config, devices):
+    """Newton (and the slow mode) for draws `ks` of row `i`, zero-padded to `width`;
+    sharded over `devices = (mesh, n_dev, batch_size)`: the batch is padded with copies
+    of its first draw to a multiple of `n_dev` (dropped from the results)."""
+    mesh, n_dev, batch_size = devices
+    rows = -(-len(ks) // n_dev) * n_dev
+    zb = np.zeros((rows, zs[ks[0]].shape[0], width))
     for m, k in enumerate(ks):
         zb[m, :, :d] = zs[k]
+    zb[len(ks):] = zb[0]
     fp = _fixed_points(jnp.asarray(zb), pad, config["gtol"], config["max_steps"],
-                       method=config["method"], slow=config["slow"])
+                       config["method"], config["slow"], batch_size, mesh)
     _store(data, i, ks, zb, fp)
 
 

@@ -157,6 +157,13 @@ def cgmt_norm(lam):
     return float(out) if out.ndim == 0 else out
 
 
+def separable_accuracy(margin, sigma: float):
+    """Limiting test accuracy $\\Phi(1/(\\sigma^2\\gamma_z))$ of separable points with
+    σ-free margin $\\gamma_z$ = `margin` (> 0) and data scale σ (paper Prop. 3.2 with
+    App. F.1's Eq. 44)."""
+    return scipy.stats.norm.cdf(1.0 / (sigma * sigma * np.asarray(margin, dtype=np.float64)))
+
+
 def limiting_accuracy(lam, sigma: float):
     """Large-$n$ limiting test accuracy $A_\\infty(\\lambda)$ (docs/mathematics.md §7).
 
@@ -172,5 +179,5 @@ def limiting_accuracy(lam, sigma: float):
         raise ValueError(f"`sigma` must be positive; got {sigma!r}.")
     g = np.asarray(gardner_margin(lam))
     with np.errstate(divide="ignore"):
-        out = np.where(g > 0, scipy.stats.norm.cdf(1.0 / (sigma**2 * np.where(g > 0, g, 1))), 1.0)
+        out = np.where(g > 0, separable_accuracy(np.where(g > 0, g, 1), sigma), 1.0)
     return float(out) if out.ndim == 0 else out

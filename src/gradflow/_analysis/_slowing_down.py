@@ -436,7 +436,8 @@ def slowing_down(
         for k, x in enumerate(xs):
             zb[k, :, :d] = sigma * x
         pad = np.r_[np.zeros(d), np.ones(width - d)]
-        fp = _fixed_points(jnp.asarray(zb), jnp.asarray(pad), DEFAULT_GTOL, 200)
+        fp = _fixed_points(jnp.asarray(zb), jnp.asarray(pad), DEFAULT_GTOL, 200, "cholesky",
+                           True, None, None)
         w, code, h1, v1 = fp["w"], fp["code"], fp["h1"], fp["slow_direction"]
         for k in range(len(xs)):
             if int(code[k]) != 0:

@@ -7,6 +7,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ._appendix import (
+    initial_conditions_figure,
+    optimizers_by_lambda_figure,
+    paper_size_figure,
+    variance_scale_figure,
+)
 from ._descend import grokking_figure, optimizer_figure
 from ._figures import (
     add_caption,
@@ -34,9 +40,13 @@ DRAW = {
     "fig6": fig6_figure,
     "fig7": fig7_figure,
     "fig9": grokking_ratio_figure,
+    "fig11": optimizers_by_lambda_figure,
     "fig14": grokking_figure,
     "fig15": distributions_figure,
     "fig16": grokking_figure,
+    "figF1": variance_scale_figure,
+    "figF3": initial_conditions_figure,
+    "fig1-paper-size": paper_size_figure,
 }
 
 #: Drawn as the scripts of examples/ draw them (constrained layout), without a caption.
