@@ -177,7 +177,7 @@ def fixed_point_sweep(
       merged), `realizations` (draws per λ, `draw_points`), `seed`.
     - `gtol`, `max_steps`: Newton's, as for `fixed_point`; `method`: its linear solves,
       `"cholesky"` (forms the Hessian, $2nd^2$ flops a step) or `"cg"` (matrix-free,
-      $4nd$ flops per CG iteration: 3–5× faster at $n = 2400$, $d \approx 1100$).
+      $4nd$ flops per CG iteration: 3–5× faster at $n = 2400$, $d \\approx 1100$).
     - `decide`: how separability is decided. `"qp"` (default): the hard-margin QP for
       every draw, which also gives the margins. `"newton"`: Newton first, on every draw:
       a converged minimizer certifies inseparability, an iterate that separates the
