@@ -282,12 +282,19 @@ def _run(data, config, out, chunk_size, write_every, devices):
         _write_atomic(data, out)
 
 
+#: Batch rows per device are padded to a multiple of this (at most ~7 extra solves a chunk).
+_BUCKET = 8
+
+
 def _solve(data, i, ks, zs, d, width, pad, config, devices):
     """Newton (and the slow mode) for draws `ks` of row `i`, zero-padded to `width`;
     sharded over `devices = (mesh, n_dev, batch_size)`: the batch is padded with copies
-    of its first draw to a multiple of `n_dev` (dropped from the results)."""
+    of its first draw (dropped from the results) to a multiple of `_BUCKET` per device,
+    so that the varying number of inseparable draws per chunk compiles a few shapes, not
+    one per count."""
     mesh, n_dev, batch_size = devices
-    rows = -(-len(ks) // n_dev) * n_dev
+    step = _BUCKET * n_dev
+    rows = -(-len(ks) // step) * step
     zb = np.zeros((rows, zs[ks[0]].shape[0], width))
     for m, k in enumerate(ks):
         zb[m, :, :d] = zs[k]
