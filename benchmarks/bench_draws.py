@@ -9,11 +9,14 @@ draws after one warm-up call (compilation excluded); d = 1100 (inseparable, Newt
 converges) and d = 1191 (near 1/2: about a third of the draws separable, certified by
 a separating Newton iterate). Draws are zero-padded to width 1191 as in the sweep. The
 projection uses the mean time per draw of the two dimensions and leaves out the QP for
-draws that Newton leaves undecided (none in these runs). On a GPU, `--batch-size`
-vectorizes groups of draws (vmap). BLAS threads are pinned (threadpoolctl) for the
-host-side drawing.
+draws that Newton leaves undecided (none in these runs) and the host's drawing of the
+points. `--batch-size` vectorizes groups of draws (vmap); by default, as in the driver,
+draws run one after another on a CPU and all in one vmap on an accelerator. The timed
+call is the second of two on the same shape (compilation excluded). BLAS threads are
+pinned (threadpoolctl) for the host-side drawing.
 
-Run: `python benchmarks/bench_draws.py [--draws 4] [--batch-size 8] [--methods cg,cholesky]`
+Run: `python benchmarks/bench_draws.py [--draws 4] [--batch-size 8] [--methods cg,cholesky]
+[--platforms cpu,gpu]`
 """
 
 import argparse
@@ -41,10 +44,12 @@ def batch(d, draws, seed=0):
 
 def run(device, method, d, draws, batch_size):
     zb, pad = batch(d, draws)
+    if batch_size is None and device.platform != "cpu":
+        batch_size = draws
     with jax.default_device(device):
         z, p = jax.device_put(jnp.asarray(zb), device), jax.device_put(jnp.asarray(pad), device)
         args = (p, DEFAULT_GTOL, DEFAULT_MAX_STEPS, method, False, batch_size, None)
-        out = _fixed_points(z[:1], *args)  # compile (one draw) and warm up
+        out = _fixed_points(z, *args)  # compile and warm up on the same shape
         jax.block_until_ready(out)
         start = time.perf_counter()
         out = _fixed_points(z, *args)
@@ -60,6 +65,8 @@ def main():
     ap.add_argument("--batch-size", type=int, default=None)
     ap.add_argument("--methods", default="cg,cholesky")
     ap.add_argument("--dims", default="1100,1191")
+    ap.add_argument("--platforms", default=None,
+                    help="comma-separated platforms to run (default: every one found)")
     args = ap.parse_args()
     kinds = {}
     for dev in jax.devices():
@@ -69,6 +76,8 @@ def main():
             kinds["cpu"] = jax.devices("cpu")[0]
         except RuntimeError:
             pass
+    if args.platforms is not None:
+        kinds = {k: v for k, v in kinds.items() if k in args.platforms.split(",")}
     total = K1_DRAWS * len(K1_D)
     dims = [int(v) for v in args.dims.split(",")]
     print(f"n = {K1_N}, padded width {WIDTH}, {args.draws} draws per configuration; "

@@ -76,6 +76,29 @@ def test_newton_decides_like_the_qp_and_cg_solves_like_cholesky(by_qp):
     assert decided.any()
 
 
+def test_on_an_accelerator_draws_are_vectorized_with_the_same_results(by_qp, monkeypatch):
+    """On an accelerator (here pretended) a device's draws run in one vmap by default;
+    the fixed points are those of the one-after-another CPU default."""
+    import jax
+
+    from gradflow._analysis import _draws
+
+    seen = []
+    real = _draws._fixed_points
+
+    def spy(z, pad, gtol, max_steps, method, slow, batch_size, mesh):
+        seen.append((z.shape[0], batch_size))
+        return real(z, pad, gtol, max_steps, method, slow, batch_size, mesh)
+
+    monkeypatch.setattr(jax, "default_backend", lambda: "gpu")
+    monkeypatch.setattr(_draws, "_fixed_points", spy)
+    vec = fixed_point_sweep(N, LAMBDAS, R, seed=3, devices=None)
+    assert seen and all(rows == size for rows, size in seen)
+    ok = by_qp["result"].values == result_index(RESULTS.successful)
+    np.testing.assert_array_equal(vec["result"].values, by_qp["result"].values)
+    np.testing.assert_allclose(vec["norm"].values[ok], by_qp["norm"].values[ok], rtol=1e-12)
+
+
 def test_transverse_rates_match_the_lotka_volterra_over_fitting_state():
     sigma = 2.0
     ds = fixed_point_sweep(N, [0.7], 3, seed=3)

@@ -192,8 +192,9 @@ def fixed_point_sweep(
       JAX sees (one contiguous block of draws per device; results bitwise identical to
       one device); `None` or `1`: the default device; an integer: the first that many
       (as `ensemble`; on a CPU, `jax.config.update("jax_num_cpu_devices", k)` first).
-    - `batch_size`: `None` (default) solves a device's draws one after another;
-      `k > 1` vectorizes groups of `k` with `vmap` (for accelerators).
+    - `batch_size`: `None` (default): on a CPU a device's draws one after another, on
+      an accelerator all of a device's draws of a chunk in one `vmap`; `k > 1`
+      vectorizes groups of `k`.
 
     **Returns:** an `xarray.Dataset` with dimensions `lam` (coordinate $d/n$, and `d`)
     and `draw`, and per draw: `separable`, `margin` ($\\gamma_z$, NaN inseparable),
@@ -299,6 +300,8 @@ def _solve(data, i, ks, zs, d, width, pad, config, devices):
     for m, k in enumerate(ks):
         zb[m, :, :d] = zs[k]
     zb[len(ks):] = zb[0]
+    if batch_size is None and jax.default_backend() != "cpu":
+        batch_size = rows // n_dev  # an accelerator: each device's draws in one vmap
     fp = _fixed_points(jnp.asarray(zb), pad, config["gtol"], config["max_steps"],
                        config["method"], config["slow"], batch_size, mesh)
     _store(data, i, ks, zb, fp)
