@@ -25,12 +25,13 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from .._checks import ABSOLUTE_TOLERANCE, _tolerance
 from .._config import compiled
 from .._flow import LogTime
 from .._integrate import initial_params
 from .._loss import ExponentialLoss
 from .._ltilde import log_ltilde, log_mean_exp, polish
-from .._problem import ABSOLUTE_TOLERANCE, Params, Problem, _tolerance
+from .._problem import Params, Problem
 from .._results import RESULTS, AbstractResult, IntegrationError
 from ._fixed_point import AnalysisResults, fixed_point
 from ._one_dim import as_problem

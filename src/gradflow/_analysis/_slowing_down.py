@@ -18,9 +18,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import ABSOLUTE_TOLERANCE, _positive_int, _tolerance
 from .._flow import LogTime
 from .._integrate import _solve, default_solver, initial_params
-from .._problem import ABSOLUTE_TOLERANCE, Problem, _positive_int, _tolerance
+from .._problem import Problem
 from .._results import RESULTS, AbstractResult, IntegrationError, result_index
 from ._draws import _fixed_points, draw_points
 from ._fixed_point import DEFAULT_GTOL, _result_of, fixed_point
