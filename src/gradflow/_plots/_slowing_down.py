@@ -17,7 +17,8 @@ from ._matplotlib import needs_matplotlib
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .._analysis._slowing_down import PowerLaw, SlowingDown
+    from .._analysis._power_law import PowerLaw
+    from .._analysis._slowing_down import SlowingDown
 
 __all__ = [
     "grokking_ratio_figure",
