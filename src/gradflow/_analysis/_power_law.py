@@ -21,6 +21,11 @@ class PowerLaw(eqx.Module):
     amplitude_err: float
     points: int
 
+    def at_gap(self, gap) -> np.ndarray:
+        """The fitted $Q = A\\,g^{-\\nu}$ at $g = \\frac12 - \\lambda$ (an array like `gap`;
+        NaN for a fit that failed)."""
+        return self.amplitude * np.asarray(gap, dtype=np.float64) ** (-self.exponent)
+
 
 def fit_power_law(lam, values, errors=None) -> PowerLaw:
     """Fit $Q = A(\\frac12 - \\lambda)^{-\\nu}$ by (weighted) least squares in logarithms.

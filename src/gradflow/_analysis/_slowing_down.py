@@ -11,6 +11,7 @@ their fixed-point predictions, and fits how both diverge against $\\frac12 - \\l
 
 import math
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -22,6 +23,7 @@ from ._draws import _fixed_points, draw_points
 from ._fixed_point import DEFAULT_GTOL, _result_of
 from ._grokking_prediction import DEFAULT_ACCURACY, _check_accuracy, predict_from_fixed_point
 from ._grokking_time import grokking_time
+from ._large_n import cgmt_log_ratio
 from ._power_law import PowerLaw, _mean_and_err, fit_power_law
 from ._relaxation import DEFAULT_MAX_STEPS, DEFAULT_WINDOW, relaxation
 from ._separability import is_separable
@@ -235,7 +237,73 @@ def slowing_down(
     )
 
 
+
+class SlowingDownCurves(eqx.Module):
+    """What `slowing_down_figure` draws from a `SlowingDown`, against the gap
+    $g = \\frac12 - \\lambda$.
+
+    **Fields:**
+
+    - `gap` (shape `(L,)`) and `gap_draws` (shape `(L, R)`, the gap of each draw).
+    - `fit_gap`: 50 gaps spanning `gap`, geometrically; `log_ratio_fit`,
+      `log_ratio_predicted_fit`, `relaxation_fit`, `relaxation_predicted_fit`: the four
+      power laws of the `SlowingDown` there (`PowerLaw.at_gap`).
+    - `cgmt_gap`, `cgmt_log_ratio`: 30 gaps in $[\\max(g_{min}, 10^{-3}),
+      \\min(g_{max}, 0.45)]$ and the $n = \\infty$ ratio $r^2/2 - \\log\\tilde L^*$ there
+      (`cgmt_log_ratio`); empty without `large_n`.
+    - `log_ratio_error`, `exponent_error`: measured / predicted $- 1$ per draw, for the
+      grokking ratio and the relaxation exponent (shape `(L, R)`).
+    """
+
+    gap: np.ndarray
+    gap_draws: np.ndarray
+    fit_gap: np.ndarray
+    log_ratio_fit: np.ndarray
+    log_ratio_predicted_fit: np.ndarray
+    relaxation_fit: np.ndarray
+    relaxation_predicted_fit: np.ndarray
+    cgmt_gap: np.ndarray
+    cgmt_log_ratio: np.ndarray
+    log_ratio_error: np.ndarray
+    exponent_error: np.ndarray
+
+
+def slowing_down_curves(sd: SlowingDown, *, large_n: bool = True) -> SlowingDownCurves:
+    """The curves beside a `SlowingDown`'s points (see `SlowingDownCurves`).
+
+    **Arguments:** `sd`: a `SlowingDown`; `large_n`: also solve the CGMT equations for the
+    $n = \\infty$ grokking ratio (a few seconds).
+
+    **Returns:** a `SlowingDownCurves`.
+    """
+    gap = 0.5 - sd.lam
+    fit_gap = np.geomspace(gap.min(), gap.max(), 50)
+    if large_n:
+        cgmt_gap = np.geomspace(max(gap.min(), 1e-3), min(gap.max(), 0.45), 30)
+        cgmt = cgmt_log_ratio(0.5 - cgmt_gap)
+    else:
+        cgmt_gap = cgmt = np.zeros(0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        e_ratio = sd.log_ratio_measured / sd.log_ratio_predicted - 1.0
+        e_relax = sd.exponent_measured / sd.exponent_predicted - 1.0
+    return SlowingDownCurves(
+        gap=gap,
+        gap_draws=np.broadcast_to(gap[:, None], sd.log_ratio_measured.shape),
+        fit_gap=fit_gap,
+        log_ratio_fit=sd.log_ratio_law.at_gap(fit_gap),
+        log_ratio_predicted_fit=sd.log_ratio_predicted_law.at_gap(fit_gap),
+        relaxation_fit=sd.relaxation_law.at_gap(fit_gap),
+        relaxation_predicted_fit=sd.relaxation_predicted_law.at_gap(fit_gap),
+        cgmt_gap=cgmt_gap,
+        cgmt_log_ratio=cgmt,
+        log_ratio_error=e_ratio,
+        exponent_error=e_relax,
+    )
+
+
 __all__ = [
     "SlowingDown",
+    "SlowingDownCurves",
     "slowing_down",
+    "slowing_down_curves",
 ]
