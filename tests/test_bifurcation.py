@@ -127,6 +127,26 @@ def test_plot(diagram):
         plot_bifurcation(None)
 
 
+def test_large_n_curves_are_what_the_plot_drew(diagram):
+    """`plot_bifurcation` draws `large_n_curves`; the same arrays its inline code drew."""
+    from gradflow._analysis._large_n import cgmt_norm, gardner_margin, large_n_curves
+
+    curves = large_n_curves(diagram.lam, diagram.sigma)
+    lo, hi = float(diagram.lam.min()), float(diagram.lam.max())
+    below = np.linspace(max(lo, 1e-3), min(hi, 0.4995), 40)
+    above = np.linspace(max(lo, 0.5), hi, 60)
+    fine = np.linspace(lo, hi, 200)
+    np.testing.assert_array_equal(curves.lam_inseparable, below)
+    np.testing.assert_array_equal(curves.norm, cgmt_norm(below))
+    np.testing.assert_array_equal(curves.lam_separable, above)
+    np.testing.assert_array_equal(curves.margin, gardner_margin(above))
+    np.testing.assert_array_equal(curves.accuracy, limiting_accuracy(fine, diagram.sigma))
+    np.testing.assert_array_equal(curves.order_parameter,
+                                  diagram.sigma * np.asarray(gardner_margin(fine)))
+    one_side = large_n_curves(np.array([0.6, 0.8]), 1.0)
+    assert one_side.lam_inseparable.size == 0 and one_side.norm.size == 0
+
+
 def test_import_does_not_load_matplotlib():
     import subprocess
     import sys

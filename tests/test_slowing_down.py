@@ -63,6 +63,31 @@ def test_power_law_fits(sweep):
         0.1 * sweep.relaxation_law.exponent_err + 0.02
 
 
+def test_curves_are_what_the_figure_drew(sweep):
+    """`slowing_down_figure` draws `slowing_down_curves`; the same arrays its inline code
+    drew (power laws on 50 gaps, the CGMT ratio on 30, measured / predicted - 1)."""
+    from gradflow._analysis._large_n import cgmt_fixed_point
+    from gradflow._analysis._slowing_down import slowing_down_curves
+
+    curves = slowing_down_curves(sweep)
+    gap = 0.5 - sweep.lam
+    g = np.geomspace(gap.min(), gap.max(), 50)
+    law = sweep.log_ratio_law
+    np.testing.assert_array_equal(curves.log_ratio_fit, law.amplitude * g ** (-law.exponent))
+    law = sweep.relaxation_predicted_law
+    np.testing.assert_array_equal(curves.relaxation_predicted_fit,
+                                  law.amplitude * g ** (-law.exponent))
+    fine = np.geomspace(max(gap.min(), 1e-3), min(gap.max(), 0.45), 30)
+    cg = [cgmt_fixed_point(0.5 - v) for v in fine]
+    np.testing.assert_array_equal(curves.cgmt_gap, fine)
+    np.testing.assert_array_equal(curves.cgmt_log_ratio,
+                                  [c.r**2 / 2 - np.log(c.ltilde) for c in cg])
+    np.testing.assert_array_equal(curves.log_ratio_error,
+                                  sweep.log_ratio_measured / sweep.log_ratio_predicted - 1.0)
+    assert curves.gap_draws.shape == sweep.log_ratio_measured.shape
+    assert slowing_down_curves(sweep, large_n=False).cgmt_gap.size == 0
+
+
 def test_fit_power_law_recovers_exponent():
     lam = np.array([0.40, 0.44, 0.47, 0.49])
     q = 2.5 * (0.5 - lam) ** -1.3

@@ -102,6 +102,21 @@ def test_plot_command(uninterrupted, tmp_path):
     assert (tmp_path / "fig" / "sweep_sigma0.png").stat().st_size > 1000
 
 
+def test_sweep_statistics_are_what_the_summary_drew(uninterrupted):
+    """`sweep_summary` draws `sweep_statistics`; the same numbers its inline code drew."""
+    from gradflow._analysis._sweep_summary import sweep_statistics
+
+    st = sweep_statistics(uninterrupted)
+    sub = uninterrupted.isel(sigma=0)
+    done, acc = sub["done"].values, sub["test_accuracy"].values
+    for i in range(len(st.lam)):
+        np.testing.assert_array_equal(st.median_accuracy[i], np.nanmedian(acc[i][done[i]], axis=0))
+        assert st.final_accuracy[i] == np.nanmedian(acc[i][done[i], -1])
+        assert st.separable_fraction[i] == sub["separable"].values[i][done[i]].mean()
+    assert st.wendel.tolist() == [gf.wendel(20, int(d)) for d in uninterrupted["d"].values]
+    assert st.has_draws.all() and st.n == 20 and st.sigma == 3.0
+
+
 def test_meaningless_tolerance_is_refused_before_computing(tmp_path, capsys):
     # `gradflow sweep --rtol 5` used to store garbage with exit status 0
     out = tmp_path / "x.nc"

@@ -75,8 +75,11 @@ _LAZY = {
     "._analysis._fixed_point": (
         "AnalysisResults", "FixedPoint", "fixed_point",
     ),
+    "._analysis._grokking_prediction": (
+        "GrokkingPrediction", "grokking_prediction",
+    ),
     "._analysis._grokking_time": (
-        "GrokkingPrediction", "GrokkingTime", "grokking_prediction", "grokking_time",
+        "GrokkingTime", "grokking_time",
     ),
     "._analysis._large_n": (
         "CGMTFixedPoint", "cgmt_fixed_point", "cgmt_norm", "gardner_margin",
@@ -91,9 +94,14 @@ _LAZY = {
     "._analysis._separability": (
         "Separability", "log_wendel", "separability", "wendel",
     ),
+    "._analysis._power_law": (
+        "PowerLaw", "fit_power_law",
+    ),
+    "._analysis._relaxation": (
+        "Relaxation", "relaxation",
+    ),
     "._analysis._slowing_down": (
-        "PowerLaw", "Relaxation", "SlowingDown", "fit_power_law", "relaxation",
-        "slowing_down",
+        "SlowingDown", "slowing_down",
     ),
     "._analysis._stability": (
         "LotkaVolterra", "LVState", "Stability", "lotka_volterra", "stability",
@@ -121,9 +129,9 @@ if _typing.TYPE_CHECKING:  # the same names, statically: for type checkers and t
     from ._analysis._fixed_point import AnalysisResults as AnalysisResults
     from ._analysis._fixed_point import FixedPoint as FixedPoint
     from ._analysis._fixed_point import fixed_point as fixed_point
-    from ._analysis._grokking_time import GrokkingPrediction as GrokkingPrediction
+    from ._analysis._grokking_prediction import GrokkingPrediction as GrokkingPrediction
+    from ._analysis._grokking_prediction import grokking_prediction as grokking_prediction
     from ._analysis._grokking_time import GrokkingTime as GrokkingTime
-    from ._analysis._grokking_time import grokking_prediction as grokking_prediction
     from ._analysis._grokking_time import grokking_time as grokking_time
     from ._analysis._large_n import CGMTFixedPoint as CGMTFixedPoint
     from ._analysis._large_n import cgmt_fixed_point as cgmt_fixed_point
@@ -133,17 +141,17 @@ if _typing.TYPE_CHECKING:  # the same names, statically: for type checkers and t
     from ._analysis._one_dim import TwoPointFixedPoints as TwoPointFixedPoints
     from ._analysis._one_dim import TwoPointModel as TwoPointModel
     from ._analysis._one_dim import TwoPointSolution as TwoPointSolution
+    from ._analysis._power_law import PowerLaw as PowerLaw
+    from ._analysis._power_law import fit_power_law as fit_power_law
     from ._analysis._regimes import Regime as Regime
     from ._analysis._regimes import regime as regime
+    from ._analysis._relaxation import Relaxation as Relaxation
+    from ._analysis._relaxation import relaxation as relaxation
     from ._analysis._separability import Separability as Separability
     from ._analysis._separability import log_wendel as log_wendel
     from ._analysis._separability import separability as separability
     from ._analysis._separability import wendel as wendel
-    from ._analysis._slowing_down import PowerLaw as PowerLaw
-    from ._analysis._slowing_down import Relaxation as Relaxation
     from ._analysis._slowing_down import SlowingDown as SlowingDown
-    from ._analysis._slowing_down import fit_power_law as fit_power_law
-    from ._analysis._slowing_down import relaxation as relaxation
     from ._analysis._slowing_down import slowing_down as slowing_down
     from ._analysis._stability import LotkaVolterra as LotkaVolterra
     from ._analysis._stability import LVState as LVState

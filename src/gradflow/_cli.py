@@ -15,12 +15,12 @@ from pathlib import Path
 
 def _demo(args) -> int:
     from ._analysis._separability import separability
+    from ._checks import _time
     from ._files import output_dir
     from ._generators import gaussian_problem
     from ._integrate import default_saveat, integrate
     from ._plots._matplotlib import require_matplotlib
     from ._plots._summary import grokking_curves
-    from ._problem import _time
 
     start = time.perf_counter()
     problem = gaussian_problem(args.n, args.d, args.sigma, seed=args.seed)

@@ -32,6 +32,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ._checks import _positive
 from ._config import compiled
 from ._flow import PhysicalTime
 from ._integrate import initial_params
@@ -250,12 +251,7 @@ def descend(
     ks = _check_record(record, steps)
     y0 = initial_params(problem, y0)
     if lr is not None:
-        try:
-            lr_f = float(lr)
-        except (TypeError, ValueError):
-            raise ValueError(f"`lr` must be a positive number; got {lr!r}.") from None
-        if not (math.isfinite(lr_f) and lr_f > 0):
-            raise ValueError(f"`lr` must be positive and finite; got {lr!r}.")
+        _positive("lr", lr)
     gd_rate = number_lr if optimizer is None else plain_gd_rate(optimizer, problem, y0)
     time_unit = float(lr) if lr is not None else gd_rate
     # only a loss of bounded curvature has a global step bound (logistic: l'' <= 1/4)

@@ -18,6 +18,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import PartitionSpec
 
+from ._checks import _time
 from ._config import compiled
 from ._integrate import (
     _check_saveat,
@@ -27,7 +28,7 @@ from ._integrate import (
     initial_params,
     resolve_options,
 )
-from ._problem import Problem, _time, as_problem
+from ._problem import Problem, as_problem
 from ._results import RESULTS, AbstractResult
 from ._trajectory import Trajectory
 

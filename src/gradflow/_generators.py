@@ -17,6 +17,7 @@ import math
 
 import numpy as np
 
+from ._checks import _finite, _positive, _positive_int, _seed
 from ._populations import (
     MixturePopulation,
     PowerLawPopulation,
@@ -24,7 +25,7 @@ from ._populations import (
     TwoGaussianPopulation,
     powerlaw_variances,
 )
-from ._problem import Problem, _finite, _positive, _positive_int, _seed
+from ._problem import Problem
 
 __all__ = [
     "gaussian_problem",

@@ -9,19 +9,10 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from ._checks import ABSOLUTE_TOLERANCE, _positive, _real_array, _time, _tolerance
 from ._config import compiled
 from ._flow import AbstractClock, ConformalTime, LogTime, PhysicalTime, as_clock
-from ._problem import (
-    ABSOLUTE_TOLERANCE,
-    Params,
-    Problem,
-    _params_pair,
-    _positive,
-    _real_array,
-    _time,
-    _tolerance,
-    as_problem,
-)
+from ._problem import Params, Problem, _params_pair, as_problem
 from ._radau import Radau5
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
@@ -275,7 +266,7 @@ def integrate(
       ($w$ and $\\beta = b - s$ in log time); `rtol` defaults to 1e-6 for `Radau5` and
       1e-8 for other solvers (`default_rtol`), `atol` to `rtol * 1e-2`. `rtol` must lie
       in $[10^{-14}, 10^{-2}]$ and `atol` in $(0, 10^{-2}]$: beyond them a solve is either
-      impossible or not a solution (`gradflow._problem._tolerance`).
+      impossible or not a solution (`gradflow._checks._tolerance`).
     - `solver`: a diffrax solver; default `default_solver(problem, clock)`: the stiff
       `Radau5` unless the flow is the paper's model and not stiff (then `Tsit5()`), and
       `Tsit5()` in the conformal clock.

@@ -6,15 +6,14 @@ generalization means $b \\to +\\infty$; the paper's
 labels are $-1$, mapped by $S = -w$, $b_P = -b$).
 """
 
-import math
-import numbers
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ._checks import _as_data, _positive
 from ._custom_types import Array, Data, Labels, Scalar, Weights
+from ._labels import _as_labels, _label_classes, _label_values
 from ._loss import AbstractLoss, as_loss
 from ._ltilde import log_mean_exp
 from ._populations import AbstractPopulation, GaussianPopulation
@@ -32,183 +31,6 @@ class Params(eqx.Module):
     b: Scalar
 
 
-# --------------------------------------------------------------------------- validation
-
-
-def _real_array(name: str, value) -> np.ndarray:
-    """`value` as a float64 array; complex or non-numeric input is an error (numpy would
-    drop an imaginary part with only a warning)."""
-    arr = np.asarray(value)
-    if np.iscomplexobj(arr):
-        raise ValueError(f"`{name}` must be real; got complex values (their imaginary part "
-                         "would be dropped).")
-    try:
-        return np.asarray(arr, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be an array of real numbers; got {arr.dtype} "
-                         "values.") from None
-
-
-def _as_data(name: str, value, d: int | None = None) -> np.ndarray:
-    arr = _real_array(name, value)
-    if arr.ndim != 2 or arr.shape[0] == 0 or arr.shape[1] == 0:
-        raise ValueError(
-            f"`{name}` must be a non-empty 2-D array of shape (n, d); got shape {arr.shape}."
-        )
-    if not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` contains NaN or infinite values.")
-    if d is not None and arr.shape[1] != d:
-        raise ValueError(
-            f"`{name}` must have d = {d} columns like the training data; got {arr.shape[1]}."
-        )
-    return arr
-
-
-def _label_values(name: str, value) -> np.ndarray:
-    """`value` (a sequence, numpy, pandas or xarray array) as a 1-D numpy array of labels,
-    not yet mapped to ±1. Complex numbers are an error, as for the data."""
-    arr = np.asarray(value)
-    if np.iscomplexobj(arr):
-        raise ValueError(f"`{name}` must be real; got complex values (their imaginary part "
-                         "would be dropped).")
-    if arr.dtype.kind in "fc" and not np.all(np.isfinite(arr)):
-        raise ValueError(f"`{name}` contains NaN or infinite values.")
-    return arr
-
-
-def _is_signed(arr: np.ndarray) -> bool:
-    """Whether `arr` holds numbers that are all +1 or -1 (the native encoding)."""
-    if arr.dtype.kind not in "iuf":
-        return False
-    return bool(np.all(np.isin(arr, (-1.0, 1.0))))
-
-
-def _label_classes(name: str, arr: np.ndarray, positive_class=None) -> tuple:
-    """The two classes `(negative, positive)` of training labels `arr`.
-
-    Labels already in $\\{-1, +1\\}$ (numbers) keep their meaning, also with one class
-    only (all $+1$ is the paper's reduced model): classes `(-1.0, 1.0)`. Booleans map
-    `True` to $+1$. Any other encoding must have exactly two distinct values; the
-    positive class is `positive_class` if given, else the larger one in sorted order
-    (`1` of `{0, 1}`, `"b"` of `{"a", "b"}`).
-    """
-    if arr.dtype.kind == "b":
-        classes = (False, True)
-    elif _is_signed(arr) and positive_class in (None, 1, 1.0, -1, -1.0):
-        classes = (-1.0, 1.0)
-    else:
-        try:
-            values = np.unique(arr)
-        except TypeError:
-            raise ValueError(f"`{name}` must hold labels of one comparable type (numbers, "
-                             f"booleans or strings); got {arr.dtype} values.") from None
-        if values.size == 1:
-            raise ValueError(
-                f"`{name}` has one class only ({values[0]!r}): a classifier needs two. "
-                "(Labels all +1, the paper's reduced model, are accepted as +1/-1 labels.)"
-            )
-        if values.size > 2:
-            raise ValueError(
-                f"`{name}` must have exactly two classes; got {values.size}: "
-                f"{values[:5].tolist()}{' ...' if values.size > 5 else ''}."
-            )
-        classes = tuple(v.item() if hasattr(v, "item") else v for v in values)
-    if positive_class is not None:
-        if positive_class not in classes:
-            raise ValueError(f"`positive_class` must be one of the classes of `{name}`, "
-                             f"{list(classes)}; got {positive_class!r}.")
-        if positive_class == classes[0]:
-            classes = classes[::-1]
-    return classes
-
-
-def _as_labels(name: str, value, n: int, classes=(-1.0, 1.0)) -> np.ndarray:
-    """Labels `value` (shape `(n,)`) as ±1 floats: the second of `classes` is +1."""
-    if value is None:
-        return np.ones(n)
-    arr = _label_values(name, value)
-    if arr.shape != (n,):
-        raise ValueError(f"`{name}` must have shape ({n},) to match the data; got {arr.shape}.")
-    neg, pos = classes
-    is_pos = arr == pos
-    bad = ~(is_pos | (arr == neg))
-    if np.any(bad):
-        allowed = "+1 and -1" if classes == (-1.0, 1.0) else f"the classes {list(classes)}"
-        raise ValueError(
-            f"`{name}` must contain only {allowed}; got {arr[bad][:5].tolist()} "
-            f"at indices {np.flatnonzero(bad)[:5].tolist()}."
-        )
-    return np.where(is_pos, 1.0, -1.0)
-
-
-def _finite(name: str, value, what: str = "a finite number") -> float:
-    """A finite float; `ValueError` naming `name` (and saying `what` it must be) otherwise."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be {what}; got {value!r}.") from None
-    if not math.isfinite(v):
-        raise ValueError(f"`{name}` must be {what}; got {value!r}.")
-    return v
-
-
-def _positive(name: str, value) -> float:
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a positive number; got {value!r}.") from None
-    if not (math.isfinite(v) and v > 0):
-        raise ValueError(f"`{name}` must be positive and finite; got {value!r}.")
-    return v
-
-
-#: The range of a relative accuracy knob (`rtol` of the ODE solves, `gtol` of Newton).
-#: Below 1e-14 (about 45 float64 roundings) step-size control cannot meet the tolerance
-#: and a solve only runs out of steps; above 1e-2 the result is not a solution any more
-#: (`integrate(..., rtol=1.0)` returned b = 3.8e7 where the flow has b = 18.1, and was
-#: called successful).
-RELATIVE_TOLERANCE = (1e-14, 1e-2)
-#: The range of an absolute tolerance (`atol`): positive (an error norm relative to
-#: `atol + rtol |y|` is undefined at y = 0 with atol = 0) and at most 1e-2, like `rtol`.
-ABSOLUTE_TOLERANCE = (0.0, 1e-2)
-
-
-def _tolerance(name: str, value, bounds=RELATIVE_TOLERANCE) -> float:
-    """`value` as a float inside `bounds` = (low, high): `low <= value <= high`, or
-    `0 < value <= high` when `low` is 0. The one validator of gradflow's accuracy knobs
-    (`rtol`, `atol`, `gtol`).
-
-    **Raises:** `ValueError` naming `name` and the range.
-    """
-    low, high = bounds
-    interval = f"(0, {high:g}]" if low == 0 else f"[{low:g}, {high:g}]"
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"`{name}` must be a number in {interval}; got {value!r}.") from None
-    if not (math.isfinite(v) and (v > 0 if low == 0 else v >= low) and v <= high):
-        raise ValueError(
-            f"`{name}` must be in {interval}: a tolerance outside it gives no meaningful "
-            f"result; got {value!r}."
-        )
-    return v
-
-
-def _positive_int(name: str, value, minimum: int = 1) -> int:
-    """An integer $\\ge$ `minimum` (default 1: positive; an integral float such as `3.0` is
-    accepted)."""
-    what = "a positive integer" if minimum == 1 else f"an integer >= {minimum}"
-    bad = ValueError(f"`{name}` must be {what}; got {value!r}.")
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise bad
-    if not isinstance(value, numbers.Integral):
-        if not (math.isfinite(value) and float(value).is_integer()):
-            raise bad
-    if int(value) < minimum:
-        raise bad
-    return int(value)
-
-
 def _params_pair(y0, name: str = "y0"):
     """`(w, b)` of a `Params` or of a pair; `ValueError` naming `name` otherwise."""
     if isinstance(y0, Params):
@@ -218,32 +40,6 @@ def _params_pair(y0, name: str = "y0"):
     except (TypeError, ValueError):
         raise ValueError(f"`{name}` must be `Params(w, b)` or a pair `(w, b)`.") from None
     return w, b
-
-
-def _seed(value):
-    """A seed for `numpy.random.default_rng`: a non-negative integer or a non-empty list
-    of them (returned as `int` or `list[int]`)."""
-    def one(v):
-        return (isinstance(v, numbers.Integral) and not isinstance(v, bool) and int(v) >= 0)
-
-    if one(value):
-        return int(value)
-    if isinstance(value, list | tuple | np.ndarray) and len(value) > 0 and all(
-        one(v) for v in np.asarray(value, dtype=object).ravel()
-    ) and np.ndim(value) == 1:
-        return [int(v) for v in value]
-    raise ValueError(f"`seed` must be a non-negative integer or a list of them; "
-                     f"got {value!r}.")
-
-
-def _time(name: str, value) -> float:
-    """A positive finite time, at least the smallest normal float64 (about 2.2e-308):
-    below it, the default saved times `t_max/100 .. t_max` cannot be told apart."""
-    v = _positive(name, value)
-    if v < np.finfo(np.float64).tiny:
-        raise ValueError(f"`{name}` must be at least {np.finfo(np.float64).tiny:.3g} (the "
-                         f"smallest normal float64); got {value!r}.")
-    return v
 
 
 # --------------------------------------------------------------------------- the problem

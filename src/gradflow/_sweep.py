@@ -42,6 +42,7 @@ import jax
 import numpy as np
 from jax.experimental import multihost_utils
 
+from ._checks import _positive_int, _seed, _time, _tolerance
 from ._ensemble import ensemble
 from ._files import (
     _TRAILER_SIZE,  # noqa: F401  (the file format's trailer, used by the tests)
@@ -53,7 +54,6 @@ from ._files import (
 )
 from ._generators import gaussian_problem
 from ._integrate import DEFAULT_RTOL, _check_positive, default_saveat
-from ._problem import _positive_int, _seed, _time, _tolerance
 from ._trajectory import RESULTS
 
 #: The data-drawing key of new files (`gradflow._analysis._draws.draw_seed`): draw k at

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.optimize
 import scipy.stats
 
-from .._problem import _positive_int, _tolerance
+from .._checks import _positive_int, _tolerance
 from .._results import RESULTS, AbstractResult, result_index
 from ._draws import fixed_point_sweep, transverse_max
 from ._fixed_point import DEFAULT_GTOL

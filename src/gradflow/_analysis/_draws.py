@@ -27,10 +27,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import _positive_int, _seed, _tolerance
 from .._config import compiled
 from .._files import FORMAT_VERSION, FileLock, _remove_stale_temporaries, _write_atomic
 from .._ltilde import DEFAULT_GTOL, DEFAULT_MAX_STEPS, fixed_points
-from .._problem import _positive_int, _seed, _tolerance
 from .._results import RESULTS, result_index
 from ._fixed_point import _result_of
 from ._separability import qp_margin

@@ -18,6 +18,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import _tolerance
 from .._config import compiled
 from .._ltilde import (
     CONVERGED,
@@ -28,7 +29,7 @@ from .._ltilde import (
     ltilde_grad_norm,
     newton,
 )
-from .._problem import Problem, _tolerance
+from .._problem import Problem
 from .._results import RESULTS, AbstractResult, AnalysisError
 from ._separability import _check_problem, is_separable
 

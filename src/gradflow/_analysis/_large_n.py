@@ -181,3 +181,69 @@ def limiting_accuracy(lam, sigma: float):
     with np.errstate(divide="ignore"):
         out = np.where(g > 0, separable_accuracy(np.where(g > 0, g, 1), sigma), 1.0)
     return float(out) if out.ndim == 0 else out
+
+
+def cgmt_log_ratio(lam) -> np.ndarray:
+    """Large-$n$ grokking ratio $\\log(t_{gen}/t_{train}) \\to r^2/2 - \\log\\tilde L^*$ of
+    unit-variance data (docs/mathematics.md §8, §10), from `cgmt_fixed_point` at each
+    $\\lambda$; it diverges like $(\\frac12 - \\lambda)^{-1}$.
+
+    **Arguments:** `lam`, a 1-D array of $\\lambda\\in(0, \\frac12 - 10^{-7}]$.
+
+    **Returns:** an array shaped like `lam`.
+
+    **Raises:** `ValueError` for $\\lambda$ outside that range.
+    """
+    cg = [cgmt_fixed_point(v) for v in np.asarray(lam, dtype=np.float64)]
+    return np.array([c.r**2 / 2 - np.log(c.ltilde) for c in cg], dtype=np.float64)
+
+
+class LargeNCurves(eqx.Module):
+    """The $n = \\infty$ curves of a bifurcation diagram on fine grids of $\\lambda$
+    (docs/mathematics.md §6–8); what `plot_bifurcation` draws beside the data.
+
+    **Fields:**
+
+    - `lam_inseparable`, `norm`: 40 values of $\\lambda$ in the range and below $\\frac12$
+      (inside $[10^{-3}, 0.4995]$), and the CGMT $r = \\|\\tilde w^*\\|$ there (`cgmt_norm`);
+      empty when the range has no $\\lambda < \\frac12$.
+    - `lam_separable`, `margin`: 60 values from $\\max(\\lambda_{min}, \\frac12)$ to
+      $\\lambda_{max}$, and Gardner's margin $\\gamma_z$ (`gardner_margin`); empty when the
+      range has no $\\lambda > \\frac12$.
+    - `lam`, `accuracy`, `order_parameter`: 200 values over the whole range, the limiting
+      test accuracy (`limiting_accuracy`) and the order parameter $m = \\sigma\\gamma_z$.
+    """
+
+    lam_inseparable: np.ndarray
+    norm: np.ndarray
+    lam_separable: np.ndarray
+    margin: np.ndarray
+    lam: np.ndarray
+    accuracy: np.ndarray
+    order_parameter: np.ndarray
+
+
+def large_n_curves(lam, sigma: float) -> LargeNCurves:
+    """The $n = \\infty$ curves over the range of `lam` (see `LargeNCurves`).
+
+    **Arguments:** `lam`, the $\\lambda$ values of a diagram (their range sets the grids);
+    `sigma > 0`, the data scale.
+
+    **Returns:** a `LargeNCurves`.
+
+    **Raises:** `ValueError` for $\\lambda \\le 0$ or $\\sigma \\le 0$.
+    """
+    lam = np.asarray(lam, dtype=np.float64)
+    lo, hi = float(lam.min()), float(lam.max())
+    below = np.linspace(max(lo, 1e-3), min(hi, 0.4995), 40) if lo < 0.5 else np.zeros(0)
+    above = np.linspace(max(lo, 0.5), hi, 60) if hi > 0.5 else np.zeros(0)
+    fine = np.linspace(lo, hi, 200)
+    return LargeNCurves(
+        lam_inseparable=below,
+        norm=cgmt_norm(below) if below.size else np.zeros(0),
+        lam_separable=above,
+        margin=gardner_margin(above) if above.size else np.zeros(0),
+        lam=fine,
+        accuracy=limiting_accuracy(fine, sigma),
+        order_parameter=sigma * np.asarray(gardner_margin(fine)),
+    )

@@ -234,7 +234,8 @@ GAP_LEFT = 1e-3
 
 def fig9(quick: bool) -> PaperFigure:
     """Fig. 9: t_gen/t_train of the two-point model does not depend on ε."""
-    from ._grokking_time import grokking_prediction, grokking_time
+    from ._grokking_prediction import grokking_prediction
+    from ._grokking_time import grokking_time
     from ._one_dim import TwoPointModel
 
     if quick:

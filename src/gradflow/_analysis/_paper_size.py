@@ -63,10 +63,10 @@ def fig1_right_top(n: int, draws: int, *, out=None, seed: int = 0, chunk_size: i
     """
     from pathlib import Path
 
+    import jax
+
     from ._draws import fixed_point_sweep
     from ._paper_figures import PaperFigure
-
-    import jax
 
     ds = k1_dimensions(n)
     # Newton's linear solves: matrix-free CG on a CPU; on an accelerator the formed

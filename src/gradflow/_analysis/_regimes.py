@@ -33,6 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .._checks import _tolerance
 from .._config import compiled
 from .._flow import PhysicalTime
 from .._ltilde import (
@@ -43,7 +44,7 @@ from .._ltilde import (
     SEPARATED,
     weighted_gram,
 )
-from .._problem import Params, Problem, _tolerance
+from .._problem import Params, Problem
 from .._results import RESULTS, AbstractResult, AnalysisError
 from ._fixed_point import _newton_jit
 from ._separability import _check_problem, is_separable, points, qp_margin

@@ -1,17 +1,18 @@
 """Figure of the bifurcation diagram (paper Fig. 1 right column, Figs. 6–7).
 
-Reads a `Bifurcation` only; matplotlib is imported inside the function.
+Reads a `Bifurcation` and the large-$n$ curves of the analysis layer
+(`large_n_curves`); matplotlib is imported inside the function.
 """
 
 import numpy as np
 
 from .._analysis._bifurcation import Bifurcation
-from .._analysis._large_n import cgmt_norm, gardner_margin, limiting_accuracy
+from .._analysis._large_n import LargeNCurves, large_n_curves
 from ._matplotlib import needs_matplotlib
 
 
 @needs_matplotlib
-def plot_bifurcation(bif: Bifurcation, *, axes=None, large_n: bool = True):
+def plot_bifurcation(bif: Bifurcation, *, axes=None, large_n: bool | LargeNCurves = True):
     """Plot a bifurcation diagram in six panels against $\\lambda = d/n$.
 
     Panels: (a) fraction of separable draws with Wendel's formula; (b) $\\|\\tilde w^*\\|$
@@ -22,7 +23,9 @@ def plot_bifurcation(bif: Bifurcation, *, axes=None, large_n: bool = True):
     curves are drawn on a fine grid when `large_n` is true.
 
     **Arguments:** `bif`: a `Bifurcation`; `axes`: six matplotlib `Axes` (default: a new
-    2×3 figure); `large_n`: overlay the large-$n$ curves of docs/mathematics.md §6–8.
+    2×3 figure); `large_n`: overlay the large-$n$ curves of docs/mathematics.md §6–8
+    (`True`: those of `large_n_curves` over the range of `bif.lam`; or a `LargeNCurves`
+    already computed; `False`: none).
 
     **Returns:** the matplotlib `Figure`.
 
@@ -40,10 +43,10 @@ def plot_bifurcation(bif: Bifurcation, *, axes=None, large_n: bool = True):
         raise ValueError(f"`axes` must hold 6 Axes; got {axes.size}.")
     fig = axes[0].figure
     lam = bif.lam
-    lo, hi = float(lam.min()), float(lam.max())
-    fine_below = np.linspace(max(lo, 1e-3), min(hi, 0.4995), 40) if lo < 0.5 else np.zeros(0)
-    fine_above = np.linspace(max(lo, 0.5), hi, 60) if hi > 0.5 else np.zeros(0)
-    fine = np.linspace(lo, hi, 200)
+    if isinstance(large_n, LargeNCurves):
+        curves = large_n
+    else:
+        curves = large_n_curves(lam, bif.sigma) if large_n else None
 
     ax = axes[0]
     ax.errorbar(lam, bif.p_sep, bif.p_sep_err, fmt="o", ms=4, label="drawn data (hard-margin QP)")
@@ -53,8 +56,8 @@ def plot_bifurcation(bif: Bifurcation, *, axes=None, large_n: bool = True):
     ax = axes[1]
     ax.plot(lam, bif.norm_median, "o", ms=4, label="median")
     ax.fill_between(lam, bif.norm_q1, bif.norm_q3, alpha=0.3, label="quartiles")
-    if large_n and fine_below.size:
-        ax.plot(fine_below, cgmt_norm(fine_below), "k--", label="CGMT $n=\\infty$")
+    if curves is not None and curves.lam_inseparable.size:
+        ax.plot(curves.lam_inseparable, curves.norm, "k--", label="CGMT $n=\\infty$")
     ax.set_ylabel(r"$\|\tilde w^*\|$ (inseparable draws)")
     ax.set_yscale("log")
 
@@ -66,20 +69,20 @@ def plot_bifurcation(bif: Bifurcation, *, axes=None, large_n: bool = True):
 
     ax = axes[3]
     ax.errorbar(lam, bif.margin_mean, bif.margin_std, fmt="o", ms=4, label="QP, separable draws")
-    if large_n and fine_above.size:
-        ax.plot(fine_above, gardner_margin(fine_above), "k--", label="Gardner $n=\\infty$")
+    if curves is not None and curves.lam_separable.size:
+        ax.plot(curves.lam_separable, curves.margin, "k--", label="Gardner $n=\\infty$")
     ax.set_ylabel(r"margin $\gamma_z$")
 
     ax = axes[4]
     ax.plot(lam, bif.accuracy, "o", ms=4, label="mean over draws")
-    if large_n:
-        ax.plot(fine, limiting_accuracy(fine, bif.sigma), "k--", label="$n=\\infty$")
+    if curves is not None:
+        ax.plot(curves.lam, curves.accuracy, "k--", label="$n=\\infty$")
     ax.set_ylabel(r"limiting test accuracy")
 
     ax = axes[5]
     ax.plot(lam, bif.order_parameter, "o", ms=4, label=r"$m=\lim\|w\|/b$")
-    if large_n:
-        ax.plot(fine, bif.sigma * np.asarray(gardner_margin(fine)), "k--", label="$n=\\infty$")
+    if curves is not None:
+        ax.plot(curves.lam, curves.order_parameter, "k--", label="$n=\\infty$")
     ax.set_ylabel("order parameter")
     twin = ax.twinx()
     twin.plot(lam, bif.generalizing_stable, "g:", label=r"$\ell^G$ stable")

@@ -77,6 +77,34 @@ def _fixed_figure(width, height, nrows, ncols, *, left=0.06, right=0.985, bottom
     return fig, fig.subplots(nrows, ncols, squeeze=False)
 
 
+def _points_and_curve(ax, x, y, yerr, label, x_curve, y_curve, style, curve_label, *,
+                      critical: bool = False, **labels) -> None:
+    """One panel of Figs. 6 and 7: per-λ means with standard errors, and the curve they
+    are compared with (drawn thin), against $\\lambda$; `critical` marks $\\lambda = 1/2$."""
+    ax.errorbar(x, y, yerr, fmt="o", ms=4, label=label)
+    ax.plot(x_curve, y_curve, style, lw=1, label=curve_label)
+    if critical:
+        ax.axvline(0.5, color="0.6", lw=0.8)
+    ax.set(xlabel="$\\lambda$", **labels)
+    ax.legend(fontsize="small")
+
+
+def _inseparable_panel(ax, stats: dict, key: str, curve_label: str, **labels) -> None:
+    """The left panel of Figs. 6 and 7: `stats[key + "_mean"]` (with `_se`) over the
+    inseparable draws below $\\lambda = 1/2$ beside its CGMT limit `stats[key + "_cgmt"]`."""
+    below = stats["lam"] < 0.5
+    lam = stats["lam"][below]
+    _points_and_curve(ax, lam, stats[f"{key}_mean"][below], stats[f"{key}_se"][below],
+                      f"n = {stats['n']}, inseparable draws", lam, stats[f"{key}_cgmt"][below],
+                      "k--", curve_label, **labels)
+
+
+def _titled(fig: Figure, title: str | None) -> Figure:
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
 @needs_matplotlib
 def fig1_figure(runs, bif: Bifurcation, *, curves: dict, one_dim=None,
                 title: str | None = None) -> Figure:
@@ -153,9 +181,7 @@ def fig1_figure(runs, bif: Bifurcation, *, curves: dict, one_dim=None,
     for row in range(len(runs)):
         axs[row, 3].axvline(0.5, color="0.6", lw=0.8)
         axs[row, 3].legend(fontsize="x-small")
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _titled(fig, title)
 
 
 @needs_matplotlib
@@ -199,9 +225,7 @@ def fig2_figure(biased, bias_free, *, title: str | None = None, components: int 
     ax_w.legend(fontsize="small")
     ax_tau.loglog(t[keep], tau[keep], "k-")
     ax_tau.set(xlabel="$t$", ylabel="$\\tau$", title="conformal time $d\\tau = e^{-b}dt$")
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _titled(fig, title)
 
 
 @needs_matplotlib
@@ -243,9 +267,7 @@ def fig4_figure(runs, *, bounds, title: str | None = None) -> Figure:
     ax_w.set(xlabel="$t$", ylabel="weights", title="$W_0$ (solid), $\\|W_\\perp\\|$ (dashed)")
     for ax in (ax_acc, ax_loss, ax_w):
         ax.legend(fontsize="x-small")
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _titled(fig, title)
 
 
 @needs_matplotlib
@@ -262,24 +284,15 @@ def fig6_figure(stats: dict, *, title: str | None = None) -> Figure:
     """
     fig, axs = _fixed_figure(11, 4.4, 1, 2, wspace=0.25, left=0.07)
     ax_f, ax_p = axs[0]
-    lam = stats["lam"]
-    below = lam < 0.5
-    ax_f.errorbar(lam[below], stats["frac_pos_mean"][below], stats["frac_pos_se"][below],
-                  fmt="o", ms=4, label=f"n = {stats['n']}, inseparable draws")
-    ax_f.plot(lam[below], stats["frac_pos_cgmt"][below], "k--", lw=1,
-              label="CGMT $\\Phi(-c/r)$, $n = \\infty$")
-    ax_f.set(xlabel="$\\lambda$", ylabel="fraction with $S_\\infty\\cdot x_i > 0$",
-             title="does not go to zero as $\\lambda \\to 1/2$")
-    ax_f.legend(fontsize="small")
-    ax_p.errorbar(lam, stats["p_sep"], stats["p_sep_se"], fmt="o", ms=4,
-                  label=f"{stats['realizations']} draws per $\\lambda$ (hard-margin QP)")
-    ax_p.plot(stats["lam_fine"], stats["wendel_fine"], "k-", lw=1, label="Wendel")
-    ax_p.axvline(0.5, color="0.6", lw=0.8)
-    ax_p.set(xlabel="$\\lambda$", ylabel="fraction separable", title="fraction of separable draws")
-    ax_p.legend(fontsize="small")
-    if title:
-        fig.suptitle(title)
-    return fig
+    _inseparable_panel(ax_f, stats, "frac_pos", "CGMT $\\Phi(-c/r)$, $n = \\infty$",
+                       ylabel="fraction with $S_\\infty\\cdot x_i > 0$",
+                       title="does not go to zero as $\\lambda \\to 1/2$")
+    _points_and_curve(
+        ax_p, stats["lam"], stats["p_sep"], stats["p_sep_se"],
+        f"{stats['realizations']} draws per $\\lambda$ (hard-margin QP)", stats["lam_fine"],
+        stats["wendel_fine"], "k-", "Wendel", critical=True, ylabel="fraction separable",
+        title="fraction of separable draws")
+    return _titled(fig, title)
 
 
 @needs_matplotlib
@@ -295,28 +308,16 @@ def fig7_figure(stats: dict, *, title: str | None = None) -> Figure:
     """
     fig, axs = _fixed_figure(11, 4.4, 1, 2, wspace=0.25, left=0.07)
     ax_m, ax_g = axs[0]
-    lam = stats["lam"]
-    below = lam < 0.5
-    ax_m.errorbar(lam[below], stats["mean_pos_mean"][below], stats["mean_pos_se"][below],
-                  fmt="o", ms=4, label=f"n = {stats['n']}, inseparable draws")
-    ax_m.plot(lam[below], stats["mean_pos_cgmt"][below], "k--", lw=1,
-              label="CGMT, $n = \\infty$")
-    ax_m.set(xlabel="$\\lambda$", ylabel="mean of positive $\\tilde S_\\infty\\cdot z_i$",
-             title="average positive $S_\\infty\\cdot x_i$ ($\\sigma = 1$ units)")
-    ax_m.legend(fontsize="small")
+    _inseparable_panel(ax_m, stats, "mean_pos", "CGMT, $n = \\infty$",
+                       ylabel="mean of positive $\\tilde S_\\infty\\cdot z_i$",
+                       title="average positive $S_\\infty\\cdot x_i$ ($\\sigma = 1$ units)")
     sep = np.isfinite(stats["margin_mean"])  # separable draws exist below 1/2 too at finite n
-    ax_g.errorbar(lam[sep], stats["margin_mean"][sep], stats["margin_se"][sep], fmt="o",
-                  ms=4, label=f"n = {stats['n']}, separable draws")
-    fine = stats["lam_fine"]
-    ax_g.plot(fine, stats["gardner_fine"], "k--", lw=1,
-              label="Gardner, $n = \\infty$")
-    ax_g.axvline(0.5, color="0.6", lw=0.8)
-    ax_g.set(xlabel="$\\lambda$", ylabel="margin $\\gamma_z$",
-             title="margin (finite-size bias near 1/2)")
-    ax_g.legend(fontsize="small")
-    if title:
-        fig.suptitle(title)
-    return fig
+    _points_and_curve(
+        ax_g, stats["lam"][sep], stats["margin_mean"][sep], stats["margin_se"][sep],
+        f"n = {stats['n']}, separable draws", stats["lam_fine"], stats["gardner_fine"], "k--",
+        "Gardner, $n = \\infty$", critical=True, ylabel="margin $\\gamma_z$",
+        title="margin (finite-size bias near 1/2)")
+    return _titled(fig, title)
 
 
 @needs_matplotlib
@@ -341,6 +342,4 @@ def distributions_figure(runs, *, title: str | None = None) -> Figure:
     ax_norm.set(title="$\\|w\\|$ (solid) and $b$ (dashed)")
     for ax in (ax_acc, ax_loss, ax_norm):
         ax.legend(fontsize="x-small")
-    if title:
-        fig.suptitle(title)
-    return fig
+    return _titled(fig, title)

@@ -1,9 +1,10 @@
 """Figures of critical slowing down and of the two-point model (paper Figs. 3 and 9).
 
-Plotting only reads results (`SlowingDown`, `TwoPointModel`, arrays from
-`grokking_time`) and returns matplotlib objects. Matplotlib is imported inside the
-functions, so importing gradflow never imports it; figures are built with
-`matplotlib.figure.Figure` directly (no pyplot state), as in `_plots/_descend.py`.
+Plotting only reads results (`SlowingDown` and its `slowing_down_curves`,
+`TwoPointModel`, arrays from `grokking_time`) and returns matplotlib objects.
+Matplotlib is imported inside the functions, so importing gradflow never imports it;
+figures are built with `matplotlib.figure.Figure` directly (no pyplot state), as in
+`_plots/_descend.py`.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from ._matplotlib import needs_matplotlib
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from .._analysis._slowing_down import PowerLaw, SlowingDown
+    from .._analysis._power_law import PowerLaw
+    from .._analysis._slowing_down import SlowingDown
 
 __all__ = [
     "grokking_ratio_figure",
@@ -36,11 +38,10 @@ def _new_figure(ncols: int, nrows: int = 1, size=(4.2, 3.6)) -> tuple[Figure, np
     return fig, axes.ravel()
 
 
-def _law_line(ax, law: PowerLaw, gaps, style, label):
+def _law_line(ax, law: PowerLaw, gaps, values, style, label):
     if not np.isfinite(law.exponent):
         return
-    g = np.geomspace(gaps.min(), gaps.max(), 50)
-    ax.plot(g, law.amplitude * g ** (-law.exponent), style,
+    ax.plot(gaps, values, style,
             label=f"{label}: $\\nu = {law.exponent:.2f} \\pm {law.exponent_err:.2f}$")
 
 
@@ -53,33 +54,31 @@ def slowing_down_figure(sd: SlowingDown, *, large_n: bool = True) -> Figure:
     (b) the relaxation time $\\tilde L^*/h_1$ (in $\\log t$), measured and predicted, with
     fits; (c) measured / predicted $- 1$ for both, per draw.
 
+    The fits, the CGMT curve and the ratios of panel (c) are `slowing_down_curves(sd)`.
+
     **Arguments:** `sd`: a `SlowingDown`; `large_n`: overlay the CGMT curve.
 
     **Returns:** the `Figure`.
 
     **Raises:** `ValueError` if `sd` is not a `SlowingDown`.
     """
-    from .._analysis._slowing_down import SlowingDown
+    from .._analysis._slowing_down import SlowingDown, slowing_down_curves
 
     if not isinstance(sd, SlowingDown):
         raise ValueError(f"`sd` must be a SlowingDown; got {type(sd).__name__}.")
+    curves = slowing_down_curves(sd, large_n=large_n)
     fig, (ax_r, ax_t, ax_e) = _new_figure(3)
-    gap = 0.5 - sd.lam
-    reps = np.broadcast_to(gap[:, None], sd.log_ratio_measured.shape)
+    reps, g = curves.gap_draws, curves.fit_gap
 
     ax_r.loglog(reps.ravel(), sd.log_ratio_predicted.ravel(), "o", mfc="none", color="C0",
                 label="predicted (fixed point)")
     ax_r.loglog(reps.ravel(), sd.log_ratio_measured.ravel(), ".", color="C1",
                 label="measured (events)")
-    _law_line(ax_r, sd.log_ratio_predicted_law, gap, "C0-", "fit, predicted")
-    _law_line(ax_r, sd.log_ratio_law, gap, "C1--", "fit, measured")
+    _law_line(ax_r, sd.log_ratio_predicted_law, g, curves.log_ratio_predicted_fit, "C0-",
+              "fit, predicted")
+    _law_line(ax_r, sd.log_ratio_law, g, curves.log_ratio_fit, "C1--", "fit, measured")
     if large_n:
-        from .._analysis._large_n import cgmt_fixed_point
-
-        fine = np.geomspace(max(gap.min(), 1e-3), min(gap.max(), 0.45), 30)
-        cg = [cgmt_fixed_point(0.5 - g) for g in fine]
-        ax_r.loglog(fine, [c.r**2 / 2 - np.log(c.ltilde) for c in cg], "k:",
-                    label="$n = \\infty$ (CGMT)")
+        ax_r.loglog(curves.cgmt_gap, curves.cgmt_log_ratio, "k:", label="$n = \\infty$ (CGMT)")
     ax_r.set(xlabel=r"$\frac{1}{2} - \lambda$", ylabel=r"$\log(t_{gen}/t_{train})$",
              title=f"grokking ratio (n = {sd.n}, $\\sigma$ = {sd.sigma:g})")
     ax_r.legend(fontsize=7)
@@ -88,17 +87,17 @@ def slowing_down_figure(sd: SlowingDown, *, large_n: bool = True) -> Figure:
                 color="C0", label=r"predicted $\tilde L^*/h_1$")
     ax_t.loglog(reps.ravel(), sd.relaxation_time_measured.ravel(), ".", color="C1",
                 label=r"measured, $\|w - w^*\| \propto t^{-1/T}$")
-    _law_line(ax_t, sd.relaxation_predicted_law, gap, "C0-", "fit, predicted")
-    _law_line(ax_t, sd.relaxation_law, gap, "C1--", "fit, measured")
+    _law_line(ax_t, sd.relaxation_predicted_law, g, curves.relaxation_predicted_fit, "C0-",
+              "fit, predicted")
+    _law_line(ax_t, sd.relaxation_law, g, curves.relaxation_fit, "C1--", "fit, measured")
     ax_t.set(xlabel=r"$\frac{1}{2} - \lambda$", ylabel=r"relaxation time $T$ (units of $\log t$)",
              title="critical slowing down")
     ax_t.legend(fontsize=7)
 
-    with np.errstate(invalid="ignore", divide="ignore"):
-        e_ratio = sd.log_ratio_measured / sd.log_ratio_predicted - 1.0
-        e_relax = sd.exponent_measured / sd.exponent_predicted - 1.0
-    ax_e.semilogx(reps.ravel(), e_ratio.ravel(), "s", ms=4, label=r"$\log$ ratio")
-    ax_e.semilogx(reps.ravel(), e_relax.ravel(), "^", ms=4, label="relaxation exponent")
+    ax_e.semilogx(reps.ravel(), curves.log_ratio_error.ravel(), "s", ms=4,
+                  label=r"$\log$ ratio")
+    ax_e.semilogx(reps.ravel(), curves.exponent_error.ravel(), "^", ms=4,
+                  label="relaxation exponent")
     ax_e.axhline(0.0, color="k", lw=0.8)
     ax_e.set(xlabel=r"$\frac{1}{2} - \lambda$", ylabel="measured / predicted $-$ 1",
              title="agreement per draw")

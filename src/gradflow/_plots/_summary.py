@@ -1,6 +1,6 @@
 """Two figures of `gradflow.plotting`: a trajectory's grokking curves and the standard
-summary of a sweep file. Both read results only and return the `Figure` they drew
-(with pyplot, so that it shows in notebooks)."""
+summary of a sweep file (its statistics from `sweep_statistics`). Both read results only
+and return the `Figure` they drew (with pyplot, so that it shows in notebooks)."""
 
 import numpy as np
 
@@ -54,7 +54,8 @@ def grokking_curves(trajectories, labels=None, *, title=None, markers=None):
 def sweep_summary(ds, *, sigma_index: int = 0):
     """Standard figures of a sweep (`gradflow.load_sweep`): median test accuracy against
     $t$ for each λ (left), and at $t_{max}$ the median test accuracy and the fraction of
-    separable draws against λ with Wendel's formula (right).
+    separable draws against λ with Wendel's formula (right); the statistics are
+    `sweep_statistics(ds, sigma_index=sigma_index)`.
 
     **Arguments:** `ds`, the sweep dataset; `sigma_index`, which σ to show.
 
@@ -62,32 +63,24 @@ def sweep_summary(ds, *, sigma_index: int = 0):
     """
     import matplotlib.pyplot as plt
 
-    from .._analysis._separability import wendel
+    from .._analysis._sweep_summary import sweep_statistics
 
-    sub = ds.isel(sigma=sigma_index)
-    done = sub["done"].values
+    st = sweep_statistics(ds, sigma_index=sigma_index)
     fig, (ax_t, ax_l) = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
-    t = sub["t"].values
-    keep = t > 0
+    keep = st.t > 0
     cmap = plt.get_cmap("viridis")
-    lams = sub["lam"].values
+    lams = st.lam
     for i, lam in enumerate(lams):
-        acc = sub["test_accuracy"].values[i][done[i]]
-        if acc.size:
-            ax_t.semilogx(t[keep], np.nanmedian(acc, axis=0)[keep],
+        if st.has_draws[i]:
+            ax_t.semilogx(st.t[keep], st.median_accuracy[i][keep],
                           color=cmap(i / max(1, len(lams) - 1)), label=f"λ={lam:.3f}")
     ax_t.set(xlabel="t", ylabel="median test accuracy", ylim=(0.45, 1.02),
-             title=f"n={int(ds.attrs['n'])}, σ={float(sub['sigma']):g}")
+             title=f"n={st.n}, σ={st.sigma:g}")
     if len(lams) <= 12:
         ax_t.legend(fontsize=7)
-    final = np.array([np.nanmedian(sub["test_accuracy"].values[i][done[i], -1])
-                      if done[i].any() else np.nan for i in range(len(lams))])
-    frac = np.array([sub["separable"].values[i][done[i]].mean() if done[i].any() else np.nan
-                     for i in range(len(lams))])
-    n = int(ds.attrs["n"])
-    ax_l.plot(lams, final, "o-", label="median test accuracy at t_max")
-    ax_l.plot(lams, frac, "s", label="fraction separable")
-    ax_l.plot(lams, [wendel(n, int(d)) for d in ds["d"].values], "k--", label="Wendel")
+    ax_l.plot(lams, st.final_accuracy, "o-", label="median test accuracy at t_max")
+    ax_l.plot(lams, st.separable_fraction, "s", label="fraction separable")
+    ax_l.plot(lams, st.wendel, "k--", label="Wendel")
     ax_l.axvline(0.5, color="gray", lw=0.5)
     ax_l.set(xlabel="λ = d/n", ylim=(-0.02, 1.02))
     ax_l.legend(fontsize=8)

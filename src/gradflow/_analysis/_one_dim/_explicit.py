@@ -12,6 +12,17 @@ import scipy.special as sc
 from ._base import AbstractTwoPointFlow
 
 
+def _logarithmic_growth(tau, sigma, w0, b0, *, scale, drift):
+    """$w = w_0 + \\frac1\\sigma\\ell$, $b = b_0 + \\alpha\\tau + \\frac1{\\sigma^2}\\ell$ with
+    $\\ell = \\log(1 + \\sigma^2\\tau/(cA))$, $A = e^{\\sigma w_0}$: the form cases (B)
+    ($c$ = `scale` = 2, $\\alpha$ = `drift` = ½) and (C) ($c = 1$, $\\alpha = 0$) share."""
+    tau = np.asarray(tau, dtype=np.float64)
+    big_a = math.exp(sigma * w0)
+    ell = np.log1p(sigma**2 * tau / (scale * big_a))
+    bias = b0 + drift * tau if drift else b0
+    return w0 + ell / sigma, bias + ell / sigma**2
+
+
 class CaseA(AbstractTwoPointFlow):
     """(A) $\\lambda = 0$: $w = \\frac2\\sigma\\operatorname{artanh}(k e^{-\\sigma^2\\tau})$,
     $k = \\tanh(\\sigma w_0/2)$."""
@@ -57,12 +68,7 @@ class CaseB(AbstractTwoPointFlow):
     b0: float
 
     def wb(self, tau):
-        tau = np.asarray(tau, dtype=np.float64)
-        s, w0, b0 = self.sigma, self.w0, self.b0
-        big_a = math.exp(s * w0)
-        w = w0 + np.log1p(s**2 * tau / (2 * big_a)) / s
-        b = b0 + tau / 2 + np.log1p(s**2 * tau / (2 * big_a)) / s**2
-        return w, b
+        return _logarithmic_growth(tau, self.sigma, self.w0, self.b0, scale=2, drift=0.5)
 
     def exact_log_t(self, tau):
         if self.sigma != 1.0:
@@ -92,12 +98,7 @@ class CaseC(AbstractTwoPointFlow):
     b0: float
 
     def wb(self, tau):
-        tau = np.asarray(tau, dtype=np.float64)
-        s, w0, b0 = self.sigma, self.w0, self.b0
-        big_a = math.exp(s * w0)
-        w = w0 + np.log1p(s**2 * tau / big_a) / s
-        b = b0 + np.log1p(s**2 * tau / big_a) / s**2
-        return w, b
+        return _logarithmic_growth(tau, self.sigma, self.w0, self.b0, scale=1, drift=0.0)
 
     def exact_log_t(self, tau):
         s, w0, b0 = self.sigma, self.w0, self.b0
