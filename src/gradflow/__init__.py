@@ -48,6 +48,8 @@ from ._populations import TwoGaussianPopulation as TwoGaussianPopulation
 from ._problem import Params as Params
 from ._problem import Problem as Problem
 from ._problem import as_problem as as_problem
+from ._bdf import BDF as BDF
+from ._bdf import BDFController as BDFController
 from ._radau import Radau5 as Radau5
 from ._results import RESULTS as RESULTS
 from ._results import AnalysisError as AnalysisError

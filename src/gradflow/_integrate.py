@@ -22,6 +22,7 @@ from ._problem import (
     _tolerance,
     as_problem,
 )
+from ._bdf import BDF, BDFController
 from ._radau import Radau5
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
@@ -162,12 +163,20 @@ def _check_saveat(saveat, t_max):
     return ts
 
 
+def stepsize_controller(solver, rtol, atol):
+    """`BDFController` for `BDF` (which chooses its own step sizes and orders),
+    diffrax's `PIDController` for any other solver."""
+    if isinstance(solver, BDF):
+        return BDFController(rtol=rtol, atol=atol)
+    return diffrax.PIDController(rtol=rtol, atol=atol)
+
+
 def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     """One solve, traceable under jit, vmap, lax.map and shard_map."""
     _TRACE_COUNT["solve"] += 1
     term = clock.term()
-    stiff = isinstance(solver, Radau5)
-    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    stiff = isinstance(solver, Radau5 | BDF)
+    controller = stepsize_controller(solver, rtol, atol)
     state0 = clock.initial_state(problem, y0)
     time0 = clock.initial_time()
     if isinstance(clock, ConformalTime):
@@ -232,6 +241,8 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     if stiff:  # counted over accepted steps
         stats.update(num_jacobians=sol.solver_state["num_jacobians"],
                      num_newton_iterations=sol.solver_state["num_newton_iterations"])
+        if isinstance(solver, BDF):
+            stats.update(num_factorizations=sol.solver_state["num_factorizations"])
     return t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats
 
 
