@@ -14,6 +14,8 @@ _configure()  # float64, before any array is made
 
 # The core, imported with gradflow: problems, losses, clocks, the solve, trajectories,
 # ensembles and finite steps (jax, diffrax, equinox and optax; no scipy, no xarray).
+from ._bdf import BDF as BDF
+from ._bdf import BDFController as BDFController
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare
 from ._descend import descend as descend
@@ -48,8 +50,6 @@ from ._populations import TwoGaussianPopulation as TwoGaussianPopulation
 from ._problem import Params as Params
 from ._problem import Problem as Problem
 from ._problem import as_problem as as_problem
-from ._bdf import BDF as BDF
-from ._bdf import BDFController as BDFController
 from ._radau import Radau5 as Radau5
 from ._results import RESULTS as RESULTS
 from ._results import AnalysisError as AnalysisError

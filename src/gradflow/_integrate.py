@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from ._bdf import BDF, BDFController
 from ._config import compiled
 from ._flow import AbstractClock, ConformalTime, LogTime, PhysicalTime, as_clock
 from ._problem import (
@@ -22,7 +23,6 @@ from ._problem import (
     _tolerance,
     as_problem,
 )
-from ._bdf import BDF, BDFController
 from ._radau import Radau5
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
