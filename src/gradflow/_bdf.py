@@ -25,7 +25,7 @@ stiff and non-stiff modes alike); a new factor is made when the ratio leaves tha
 and new curvatures (a new $J$, at the predicted state) only when the iteration fails
 (scipy's rule: the retry is within the step). The iteration stops once the estimated
 remaining error is below `newton_tol` of the tolerance (VODE asks a tenth; scipy's
-$\min(0.03, \sqrt{rtol})$ cost ~40% more iterations for the same error, measured); the
+$\\min(0.03, \\sqrt{rtol})$ cost ~40% more iterations for the same error, measured); the
 first iteration may already stop there, judged with the last measured contraction rate
 made a little more pessimistic (RADAU5's rule, as in `Radau5`).
 
@@ -112,7 +112,7 @@ class BDFProposal(eqx.Module):
 class BDFInterpolation(diffrax.AbstractLocalInterpolation):
     """The NDF's interpolating polynomial over one step (scipy's `BdfDenseOutput`):
     through the last `order + 1` accepted values, from the differences `d` (a pytree of
-    the state's structure, each leaf with `MAX_ORDER + 1` leading rows)."""
+    the state's structure, each leaf with `MAX_ORDER + 1` leading rows; `order` a float)."""
 
     t0: jax.Array
     t1: jax.Array
@@ -419,7 +419,9 @@ class BDF(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
         factor = jnp.where(accept, accept_factor, reject_factor)
 
         y1 = unravel(y_new)
-        dense_info = dict(d=jax.vmap(unravel)(d_new[: MAX_ORDER + 1]), order=order)
+        # the order as a float: diffrax fills unused dense-output slots with inf
+        dense_info = dict(d=jax.vmap(unravel)(d_new[: MAX_ORDER + 1]),
+                          order=order.astype(dtype))
         new_state = dict(
             d=d_new, h=h, order=new_order, n_equal_steps=n_equal_steps,
             curvature=out["curvature"], chol=out["chol"], c_factor=out["c_factor"],

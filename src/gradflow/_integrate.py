@@ -355,7 +355,7 @@ def advice(traj: Trajectory) -> str:
     if not bool(traj.result == RESULTS.max_steps_reached):
         return ""
     st = traj.stats
-    if st["solver"] != "Radau5":
+    if st["solver"] not in ("Radau5", "BDF"):
         return (" The flow is stiff here (explicit steps are bounded by stability, and more "
                 "steps rarely help): pass solver=gradflow.Radau5(), and clock='physical' "
                 "if the data have a finite optimum (not separable).")
