@@ -283,8 +283,9 @@ def integrate(
       returned time axis is physical $t$.
     - `y0`: initial `Params(w, b)` or `(w, b)`; default $w = 0, b = 0$.
     - `rtol`, `atol`: tolerances of diffrax's `PIDController` (`BDFController` for `BDF`)
-      in the clock's state ($w$ and $\\beta = b - s$ in log time); `rtol` defaults to 1e-6 for `Radau5` and
-      1e-8 for other solvers (`default_rtol`), `atol` to `rtol * 1e-2`. `rtol` must lie
+      in the clock's state ($w$ and $\\beta = b - s$ in log time); `rtol` defaults to
+      1e-6 for `Radau5` and 1e-8 for other solvers (`default_rtol`), `atol` to
+      `rtol * 1e-2`. `rtol` must lie
       in $[10^{-14}, 10^{-2}]$ and `atol` in $(0, 10^{-2}]$: beyond them a solve is either
       impossible or not a solution (`gradflow._problem._tolerance`).
     - `solver`: a diffrax solver; default `default_solver(problem, clock)`: the stiff
