@@ -14,6 +14,8 @@ _configure()  # float64, before any array is made
 
 # The core, imported with gradflow: problems, losses, clocks, the solve, trajectories,
 # ensembles and finite steps (jax, diffrax, equinox and optax; no scipy, no xarray).
+from ._bdf import BDF as BDF
+from ._bdf import BDFController as BDFController
 from ._compare import Comparison as Comparison
 from ._compare import compare as compare
 from ._descend import descend as descend

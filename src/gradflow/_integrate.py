@@ -9,6 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
+from ._bdf import BDF, BDFController
 from ._checks import ABSOLUTE_TOLERANCE, _positive, _real_array, _time, _tolerance
 from ._config import compiled
 from ._flow import AbstractClock, ConformalTime, LogTime, PhysicalTime, as_clock
@@ -153,12 +154,20 @@ def _check_saveat(saveat, t_max):
     return ts
 
 
+def stepsize_controller(solver, rtol, atol):
+    """`BDFController` for `BDF` (which chooses its own step sizes and orders),
+    diffrax's `PIDController` for any other solver."""
+    if isinstance(solver, BDF):
+        return BDFController(rtol=rtol, atol=atol)
+    return diffrax.PIDController(rtol=rtol, atol=atol)
+
+
 def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     """One solve, traceable under jit, vmap, lax.map and shard_map."""
     _TRACE_COUNT["solve"] += 1
     term = clock.term()
-    stiff = isinstance(solver, Radau5)
-    controller = diffrax.PIDController(rtol=rtol, atol=atol)
+    stiff = isinstance(solver, Radau5 | BDF)
+    controller = stepsize_controller(solver, rtol, atol)
     state0 = clock.initial_state(problem, y0)
     time0 = clock.initial_time()
     if isinstance(clock, ConformalTime):
@@ -223,6 +232,8 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     if stiff:  # counted over accepted steps
         stats.update(num_jacobians=sol.solver_state["num_jacobians"],
                      num_newton_iterations=sol.solver_state["num_newton_iterations"])
+        if isinstance(solver, BDF):
+            stats.update(num_factorizations=sol.solver_state["num_factorizations"])
     return t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats
 
 
@@ -262,9 +273,10 @@ def integrate(
       model), physical time where there is a finite optimum. Whatever the clock, the
       returned time axis is physical $t$.
     - `y0`: initial `Params(w, b)` or `(w, b)`; default $w = 0, b = 0$.
-    - `rtol`, `atol`: tolerances of diffrax's `PIDController` in the clock's state
-      ($w$ and $\\beta = b - s$ in log time); `rtol` defaults to 1e-6 for `Radau5` and
-      1e-8 for other solvers (`default_rtol`), `atol` to `rtol * 1e-2`. `rtol` must lie
+    - `rtol`, `atol`: tolerances of diffrax's `PIDController` (`BDFController` for `BDF`)
+      in the clock's state ($w$ and $\\beta = b - s$ in log time); `rtol` defaults to
+      1e-6 for `Radau5` and 1e-8 for other solvers (`default_rtol`), `atol` to
+      `rtol * 1e-2`. `rtol` must lie
       in $[10^{-14}, 10^{-2}]$ and `atol` in $(0, 10^{-2}]$: beyond them a solve is either
       impossible or not a solution (`gradflow._checks._tolerance`).
     - `solver`: a diffrax solver; default `default_solver(problem, clock)`: the stiff
@@ -335,7 +347,7 @@ def advice(traj: Trajectory) -> str:
     if not bool(traj.result == RESULTS.max_steps_reached):
         return ""
     st = traj.stats
-    if st["solver"] != "Radau5":
+    if st["solver"] not in ("Radau5", "BDF"):
         return (" The flow is stiff here (explicit steps are bounded by stability, and more "
                 "steps rarely help): pass solver=gradflow.Radau5(), and clock='physical' "
                 "if the data have a finite optimum (not separable).")
