@@ -111,19 +111,6 @@ def test_dense_output_matches_a_tight_reference():
     np.testing.assert_allclose(w_dense, sol.ys.w, rtol=0, atol=1e-13 * scale)
 
 
-def test_events_and_dense_output_in_the_conformal_clock():
-    # the conformal clock stops on an event and reads saved points off the dense output
-    problem = gf.gaussian_problem(60, 28, 3.0, seed=2)
-    ts = np.geomspace(1e-2, 1e8, 9)
-    ref = gf.integrate(problem, 1e8, clock="log", solver=diffrax.Dopri8(), rtol=1e-12,
-                       saveat=ts)
-    traj = gf.integrate(problem, 1e8, clock="conformal", solver=gf.BDF(), rtol=1e-9,
-                        saveat=ts)
-    np.testing.assert_array_equal(traj.t, ts)
-    np.testing.assert_allclose(traj.w, ref.w, rtol=0, atol=1e-5 * np.abs(ref.w).max())
-    np.testing.assert_allclose(traj.b, ref.b, rtol=0, atol=1e-5)
-
-
 def test_runs_in_ensembles_under_lax_map_and_vmap():
     problems = [gf.gaussian_problem(30, 12, 10.0, seed=k) for k in range(3)]
     singles = [gf.integrate(p, 1e8, solver=gf.BDF(), saveat=[1e8]) for p in problems]

@@ -56,7 +56,7 @@ import jax.scipy.linalg
 import numpy as np
 import optimistix as optx
 
-from ._flow import FlowTerm
+from ._flow import flat_field, flow_clock
 
 jax.config.update("jax_enable_x64", True)
 
@@ -251,22 +251,11 @@ class BDF(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
     def error_order(self, terms):
         return MAX_ORDER
 
-    @staticmethod
-    def _clock(terms):
-        while not isinstance(terms, FlowTerm) and isinstance(
-            getattr(terms, "term", None), diffrax.AbstractTerm
-        ):
-            terms = terms.term
-        if not isinstance(terms, FlowTerm):
-            raise ValueError(
-                "BDF needs a `gradflow.FlowTerm` (a clock's `term()`), which carries the "
-                f"flow's Jacobian; got {type(terms).__name__}."
-            )
-        return terms.clock
+    def _clock(self, terms):
+        return flow_clock(terms, type(self).__name__)
 
     def _field(self, terms, t, y, args):
-        field, curvature = self._clock(terms).field_and_curvature(t, y, args)
-        return jax.flatten_util.ravel_pytree(field)[0], curvature
+        return flat_field(terms, type(self).__name__, t, y, args)
 
     def _factor(self, terms, t, y, args, curvature, c):
         """Cholesky factor (lower) of $I - cJ$, $J$ the linear part at `curvature`."""

@@ -31,6 +31,7 @@ from typing import ClassVar
 import diffrax
 import equinox as eqx
 import jax
+import jax.flatten_util
 import jax.numpy as jnp
 
 from ._ltilde import weighted_gram
@@ -272,6 +273,31 @@ class FlowTerm(diffrax.ODETerm):
     def __init__(self, clock: AbstractClock):
         self.clock = clock
         self.vector_field = clock.vector_field
+
+
+def flow_clock(terms, solver: str) -> AbstractClock:
+    """The clock of the `FlowTerm` inside `terms` (diffeqsolve wraps the term for the
+    direction of integration in a `WrapTerm`, with a `.term`), for the stiff solvers
+    that ask it for curvatures and Jacobians.
+
+    **Raises:** `ValueError` naming `solver` when `terms` holds no `FlowTerm`.
+    """
+    while not isinstance(terms, FlowTerm) and isinstance(
+        getattr(terms, "term", None), diffrax.AbstractTerm
+    ):
+        terms = terms.term
+    if not isinstance(terms, FlowTerm):
+        raise ValueError(
+            f"{solver} needs a `gradflow.FlowTerm` (a clock's `term()`), which carries "
+            f"the flow's Jacobian; got {type(terms).__name__}."
+        )
+    return terms.clock
+
+
+def flat_field(terms, solver: str, t, y, args):
+    """The flow's field at (t, y) as one flat vector, and the curvatures."""
+    field, curvature = flow_clock(terms, solver).field_and_curvature(t, y, args)
+    return jax.flatten_util.ravel_pytree(field)[0], curvature
 
 
 CLOCKS = {"physical": PhysicalTime, "conformal": ConformalTime, "log": LogTime}

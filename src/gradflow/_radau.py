@@ -44,7 +44,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 
-from ._flow import FlowTerm
+from ._flow import flat_field, flow_clock
 
 jax.config.update("jax_enable_x64", True)
 
@@ -140,24 +140,11 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
     def error_order(self, terms):
         return 4
 
-    @staticmethod
-    def _clock(terms):
-        # diffeqsolve wraps the term for the direction of integration (diffrax's
-        # `WrapTerm`, with a `.term`); gradient flow runs forward.
-        while not isinstance(terms, FlowTerm) and isinstance(
-            getattr(terms, "term", None), diffrax.AbstractTerm
-        ):
-            terms = terms.term
-        if not isinstance(terms, FlowTerm):
-            raise ValueError(
-                "Radau5 needs a `gradflow.FlowTerm` (a clock's `term()`), which carries "
-                f"the flow's Jacobian; got {type(terms).__name__}."
-            )
-        return terms.clock
+    def _clock(self, terms):
+        return flow_clock(terms, type(self).__name__)
 
     def _field(self, terms, t, y, args):
-        field, curvature = self._clock(terms).field_and_curvature(t, y, args)
-        return jax.flatten_util.ravel_pytree(field)[0], curvature
+        return flat_field(terms, type(self).__name__, t, y, args)
 
     def _eigen(self, terms, t, y, args, c):
         """Eigendecomposition of the linear part at (t, y) and the squared coordinates
