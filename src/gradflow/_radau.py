@@ -258,11 +258,18 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
         scale = atol + rtol * jnp.abs(flat0)
         eps = jnp.finfo(flat0.dtype).eps
         tol = jnp.maximum(10 * eps / rtol, jnp.minimum(0.03, jnp.sqrt(rtol)))
-        # Initial guess: the previous step's collocation polynomial, extrapolated.
+        # Initial guess: the previous step's collocation polynomial, extrapolated -- except
+        # once the flow has settled (the last step moved y by less than one tolerance
+        # unit), where Z = 0 is the better guess: the field vanishes at the fixed point,
+        # while the extrapolated cubic amplifies the last increment by up to (1 + h/h_prev)^3
+        # and leaves a Newton residual of the tolerance's size in every step, a bias that
+        # does not decay (measured on iris and diabetes at rtol 1e-4: 2e-7 away from the
+        # optimum at t = 1e8 with extrapolation, 1e-10 with this rule, same step count).
         x = 1.0 + (h / state["h_prev"]) * _NODES
         powers = jnp.stack([x, x**2, x**3], axis=1)  # (3 nodes, 3 powers)
         extrapolated = (powers @ _P.T) @ state["z_prev"] - state["z_prev"][2]
-        z0 = jnp.where(state["started"], extrapolated, jnp.zeros_like(extrapolated))
+        settled = self.root_finder.norm(state["z_prev"][2] / scale) < 1
+        z0 = jnp.where(state["started"] & ~settled, extrapolated, jnp.zeros_like(extrapolated))
         z0 = jnp.where(jnp.all(jnp.isfinite(z0)), z0, jnp.zeros_like(z0))
         stale = ~(state["rate"] <= self.refresh_rate)  # NaN also refreshes
         done, z, state, iterations = self._newton(
