@@ -37,6 +37,31 @@ def test_rates_match_autodiff():
         np.testing.assert_allclose(np.exp(loss.log_rate(m)), -g, rtol=1e-13)
 
 
+@pytest.mark.parametrize("name", ["logistic", "exponential"])
+def test_shifted_rate_and_curvature(name):
+    # e^{c}(-l'(m)) and e^{c} l''(m) against scipy's log_expit (logistic) or e^{c-m},
+    # for margins from -800 to 800 and clock shifts up to 700 (log time at t = 1e300),
+    # wherever the result is a normal number; and the same as the generic form.
+    loss = as_loss(name)
+    m, c = (v.ravel() for v in np.meshgrid(M, [0.0, 1.0, 69.0, 700.0]))
+    with np.errstate(over="ignore"):
+        if name == "logistic":
+            rate = np.exp(c + log_expit(-m))
+            curvature = np.exp(c + log_expit(-m) + log_expit(m))
+        else:
+            rate = curvature = np.exp(c - m)
+        normal = (rate > 1e-300) & (rate < 1e300) & (curvature > 1e-300)
+    got = loss.shifted_rate_and_curvature(jnp.asarray(c - m), jnp.asarray(m))
+    # the exponent c - m is exact here; its rounding (eps |c - m| <= 1e-13) bounds the
+    # relative error
+    np.testing.assert_allclose(np.asarray(got[0])[normal], rate[normal], rtol=1e-12)
+    np.testing.assert_allclose(np.asarray(got[1])[normal], curvature[normal], rtol=1e-12)
+    generic = gf.AbstractLoss.shifted_rate_and_curvature(loss, jnp.asarray(c - m),
+                                                         jnp.asarray(m))
+    for a, b in zip(got, generic, strict=True):
+        np.testing.assert_allclose(np.asarray(a)[normal], np.asarray(b)[normal], rtol=1e-12)
+
+
 def test_exponential_train_loss_cannot_overflow_where_finite():
     # mean(e^{710}, e^{-10}) = 1.1e308 is finite although e^{710} overflows.
     p = gf.Problem(np.array([[0.0], [1.0]]), loss="exponential")

@@ -40,14 +40,10 @@ from ._problem import Params, Problem
 jax.config.update("jax_enable_x64", True)
 
 
-def _weights(problem: Problem, shift_minus_margin, margin):
-    """$e^{c}(-\\ell'(m_i))$ for the clock shift $c$, given $c - m_i$ and $m_i$."""
-    return jnp.exp(shift_minus_margin + problem.loss.log_rate_plus_margin(margin))
-
-
-def _curvatures(problem: Problem, shift_minus_margin, margin):
-    """$e^{c}\\ell''(m_i)$ for the clock shift $c$, given $c - m_i$ and $m_i$."""
-    return jnp.exp(shift_minus_margin + problem.loss.log_curvature_plus_margin(margin))
+def _rates(problem: Problem, shift_minus_margin, margin):
+    """$e^{c}(-\\ell'(m_i))$ and $e^{c}\\ell''(m_i)$ for the clock shift $c$, given
+    $c - m_i$ and $m_i$ (the loss's `shifted_rate_and_curvature`)."""
+    return problem.loss.shifted_rate_and_curvature(shift_minus_margin, margin)
 
 
 def _gram(problem: Problem, c):
@@ -149,8 +145,9 @@ class PhysicalTime(AbstractClock):
 
     def field_and_curvature(self, t, y: Params, problem: Problem):
         m = problem.margins(y.w, y.b)
-        dw, db = _descent(problem, _weights(problem, -m, m))
-        return Params(dw, db), _curvatures(problem, -m, m)
+        g, c = _rates(problem, -m, m)
+        dw, db = _descent(problem, g)
+        return Params(dw, db), c
 
     def time_of(self, t):
         return t
@@ -189,9 +186,9 @@ class ConformalTime(AbstractClock):
         zw = problem.z @ w
         m = zw + problem.a * b
         shift_minus_m = -zw + (1.0 - problem.a) * b
-        dw, db = _descent(problem, _weights(problem, shift_minus_m, m))
-        field = ConformalState(Params(dw, db), jnp.exp(b - y.q))
-        return field, _curvatures(problem, shift_minus_m, m)
+        g, c = _rates(problem, shift_minus_m, m)
+        dw, db = _descent(problem, g)
+        return ConformalState(Params(dw, db), jnp.exp(b - y.q)), c
 
     def linear_part(self, tau, y: ConformalState, problem, curvature):
         """$e^{b}$ times the physical Jacobian in $(w, b)$, and $-e^{b-q}$ for $q$."""
@@ -252,8 +249,9 @@ class LogTime(AbstractClock):
         a = problem.a
         m = zw + a * (s + y.b)
         shift_minus_m = -zw - a * y.b + (1.0 - a) * s
-        dw, db = _descent(problem, _weights(problem, shift_minus_m, m))
-        return Params(dw, db - 1.0), _curvatures(problem, shift_minus_m, m)
+        g, c = _rates(problem, shift_minus_m, m)
+        dw, db = _descent(problem, g)
+        return Params(dw, db - 1.0), c
 
     def physical(self, s, y):
         t = jnp.exp(s) - self.t_c if self.t_c != 1.0 else jnp.expm1(s)
