@@ -218,6 +218,8 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
         t_out = jnp.where(jnp.isfinite(clock_ts), t_out, jnp.inf)
         clock_last = clock_last[0]
         t_last, params_last = clock.physical(clock_last, jax.tree.map(lambda v: v[0], ys_last))
+    # Report the requested times exactly where reached (not clock.physical's rounding).
+    t_out = jnp.where(jnp.isfinite(t_out), ts, t_out)
     # Is the state, or its vector field, non-finite at the last point reached?
     field_last = _state_and_field(problem, params_last)
     finite = jnp.all(jnp.isfinite(field_last)) & jnp.isfinite(t_last)
@@ -237,7 +239,31 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     return t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats
 
 
-_solve = compiled(eqx.filter_jit(_solve_impl))
+def _solve_summarized(clock, solver, static_problem, max_steps, arrays, y0, ts, t_max, rtol,
+                      atol):
+    """`_solve_impl` on `eqx.combine(arrays, static_problem)`, plus one small integer
+    array that `finish` reads in one transfer: [complete, result index, *stats in the
+    order of their sorted names]."""
+    out = _solve_impl(clock, solver, eqx.combine(arrays, static_problem), y0, ts, t_max,
+                      rtol, atol, max_steps)
+    t_out, _, _, _, result, stats = out
+    complete = jnp.all(jnp.isfinite(t_out)) & (result == RESULTS.successful)
+    summary = jnp.stack([complete.astype(int), result._value.astype(int),
+                         *(jnp.asarray(stats[k]).astype(int) for k in sorted(stats))])
+    return out, summary
+
+
+# `jax.jit` with the clock, solver, the problem's non-array part and `max_steps` static:
+# its C++ dispatch costs ~0.3 ms less per call than `eqx.filter_jit`'s (measured on iris,
+# where a whole solve takes a few ms).
+_solve_jit = compiled(jax.jit(_solve_summarized, static_argnums=(0, 1, 2, 3)))
+
+
+def _solve(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
+    """The compiled solve: `_solve_impl`'s outputs and `_solve_summarized`'s summary."""
+    arrays, static = eqx.partition(problem, eqx.is_array)
+    return _solve_jit(clock, solver, static, int(max_steps), arrays, y0, ts, t_max, rtol,
+                      atol)
 
 
 def _state_and_field(problem: Problem, params: Params):
@@ -305,12 +331,13 @@ def integrate(
         problem, clock, solver, rtol, atol, max_steps)
     ts = default_saveat(t_max) if saveat is None else _check_saveat(saveat, t_max)
     y0 = initial_params(problem, y0)
-    out = _solve(
-        clock, solver, problem, y0, jnp.asarray(ts), jnp.asarray(t_max),
-        jnp.asarray(rtol), jnp.asarray(atol), int(max_steps),
+    out, summary = _solve(
+        clock, solver, problem, y0, ts, np.float64(t_max), np.float64(rtol), np.float64(atol),
+        int(max_steps),
     )
     traj = finish(problem, ts, out, dict(clock=clock.name, solver=type(solver).__name__,
-                                         rtol=rtol, atol=atol, max_steps=int(max_steps)))
+                                         rtol=rtol, atol=atol, max_steps=int(max_steps)),
+                  summary=summary)
     if throw and not traj.successful:
         raise IntegrationError(
             f"integrate stopped at t = {float(traj.t[-1]) if traj.t.size else 0.0:.6g} of "
@@ -358,10 +385,20 @@ def advice(traj: Trajectory) -> str:
             "a larger max_steps.")
 
 
-def finish(problem: Problem, ts, out, config: dict) -> Trajectory:
-    """Turn the arrays `_solve_impl` returned (one member, on the host) into a Trajectory:
-    unreached rows dropped, the last state reached appended after a failure."""
+def finish(problem: Problem, ts, out, config: dict, summary=None) -> Trajectory:
+    """Turn the arrays `_solve_impl` returned (one member) into a Trajectory: unreached
+    rows dropped, the last state reached appended after a failure.
+
+    With `_solve_summarized`'s `summary`, a solve that succeeded and reached every saved
+    time keeps its arrays where they are: one transfer of `summary` in all (host
+    round trips of the arrays cost ~1 ms a call, measured on iris)."""
     t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats = out
+    if summary is not None:
+        summary = np.asarray(summary)
+        if summary[0]:
+            stats = dict(**config, **dict(zip(sorted(stats), summary[2:].tolist(), strict=True)))
+            return Trajectory(t_out, params.w, params.b, problem, result, stats,
+                              clock_t=clock_ts)
     t_out = np.asarray(t_out)
     keep = np.isfinite(t_out)
     t_out = np.where(keep, ts, t_out)  # report the requested times exactly

@@ -178,7 +178,7 @@ def relaxation(
     s_end = max(s_end, 10.0)
     ss = np.linspace(0.0, s_end, _NUM_SAVES + 1)[1:]
     ts = np.expm1(ss)
-    _, _, params, _, res, _ = _solve(LogTime(), solver, problem, p0, jnp.asarray(ts),
+    (_, _, params, _, res, _), _ = _solve(LogTime(), solver, problem, p0, jnp.asarray(ts),
                                      jnp.asarray(ts[-1]), jnp.asarray(float(rtol)),
                                      jnp.asarray(atol), int(max_steps))
     ws = np.asarray(params.w)
