@@ -179,7 +179,11 @@ def test_runs_under_vmap_and_lax_map():
         ens = gf.ensemble(problems, 1e8, solver=gf.Radau5(), saveat=[1e8],
                           batch_size=batch_size, devices=1)
         for k, single in enumerate(singles):
-            np.testing.assert_allclose(ens.w[k, -1], single.w[-1], rtol=1e-12, atol=1e-12)
+            # the same steps, to rounding: a batched program is compiled (fused,
+            # vectorized) differently, and its last digits travel through ~60 steps (seen:
+            # 1e-11); a different solve would differ at the tolerance, 1e-6
+            assert ens.num_steps[k] == single.stats["num_steps"]
+            np.testing.assert_allclose(ens.w[k, -1], single.w[-1], rtol=1e-10, atol=1e-10)
 
 
 def test_conformal_state_linear_part_pads_q():
