@@ -24,12 +24,9 @@ only slows the convergence, whose rate is measured at every step.
 
 **When to refresh** (measured in `benchmarks/bench_solvers.py`): a new eigendecomposition
 is made at the start of a step when the last step's Newton contraction rate exceeded
-`refresh_rate`. A step whose iteration fails returns an infinite error: the step-size
-controller shrinks it and retries with the same $W$ (diffrax keeps the solver state of
-accepted steps only, so a decomposition made within a rejected step is lost anyway).
-Refreshing within the failed step and retrying it at the same size, as RADAU5 does, was
-slower here: σ = 30, t = 1e30, logistic, rtol 1e-5: 11 decompositions and 167 ms against
-7 and 103 ms; σ = 10 and the exponential loss within 3-13 %.
+`refresh_rate`, and within a step when the Newton iteration fails with a $W$ that is not
+fresh (the step is then retried once at the same size). A step whose iteration fails
+with a fresh $W$ returns an infinite error, and the step-size controller shrinks it.
 
 The Newton tolerance and norm come from the step-size controller (diffrax's
 `with_stepsize_controller_tols` mechanism, as for its own implicit solvers). The solver
@@ -171,11 +168,13 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
     def _newton(self, terms, t0, y0, args, h, state, z0, scale, tol, stale):
         """Simplified Newton iteration for the stage increments Z in the eigenbasis of W.
 
-        W is refreshed first when `stale`. The iterations run in a `while_loop` whose
-        carry holds only stage-sized arrays: W (Q, the tracked eigenvalues, the samples'
-        coordinates) is loop-invariant there, so no iteration copies it (a refresh inside
-        the iteration loop's body did, measured ~0.15 ms an iteration at d = 190).
-        Returns (converged, Z, the state with its W, iterations)."""
+        At most two passes: the first with the current W (refreshed first when `stale`),
+        the second, from `z0` again, only after the first failed with a W that was not
+        fresh, with a new eigendecomposition. The iterations of a pass run in an inner
+        `while_loop` whose carry holds only stage-sized arrays: W (Q, the tracked
+        eigenvalues, the samples' coordinates) is loop-invariant there, so no iteration
+        copies it (a refresh inside the iteration loop's body did, measured ~0.15 ms an
+        iteration at d = 190). Returns (converged, Z, the state with its W, iterations)."""
         flat0, unravel = jax.flatten_util.ravel_pytree(y0)
         times = t0 + jnp.asarray(_NODES) * h
         norm = self.root_finder.norm
@@ -227,10 +226,23 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
                         rate=state["rate"], first_rate=state["first_rate"])
             return jax.lax.while_loop(lambda c: ~c["done"] & ~c["failed"], body, init)
 
-        state = jax.lax.cond(stale, refresh, lambda s: dict(s), state)
-        out = iterations(state)
-        state = dict(state, rate=out["rate"], first_rate=out["first_rate"])
-        return out["done"], out["z"], state, out["k"]
+        def one_pass(carry):
+            state, fresh = carry["state"], carry["fresh"]
+            renew = carry["renew"]
+            state = jax.lax.cond(renew, refresh, lambda s: dict(s), state)
+            fresh = fresh | renew
+            out = iterations(state)
+            state = dict(state, rate=out["rate"], first_rate=out["first_rate"])
+            return dict(state=state, fresh=fresh, renew=out["failed"] & ~fresh,
+                        done=out["done"], z=out["z"],
+                        iterations=carry["iterations"] + out["k"], passes=carry["passes"] + 1)
+
+        init = dict(state=state, fresh=jnp.asarray(False), renew=jnp.asarray(stale),
+                    done=jnp.asarray(False), z=z0, iterations=jnp.asarray(0),
+                    passes=jnp.asarray(0))
+        out = jax.lax.while_loop(
+            lambda c: (c["passes"] == 0) | (~c["done"] & c["renew"]), one_pass, init)
+        return out["done"], out["z"], out["state"], out["iterations"]
 
     def step(self, terms, t0, t1, y0, args, solver_state, made_jump):
         state = dict(solver_state)
