@@ -91,7 +91,7 @@ def test_import_changes_nothing_global_and_solves_are_cached(tmp_path):
     assert report["solved"]
     for when in ("before", "after"):
         assert all(report[when].values()), (when, report[when])  # every case raised
-    assert any("solve_impl" in name for name in report["entries"]), report["entries"]
+    assert any("solve_summarized" in name for name in report["entries"]), report["entries"]
     assert report["jax_cache_dir"] is None  # the user's JAX configuration is restored
 
 
