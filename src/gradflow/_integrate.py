@@ -30,8 +30,9 @@ STIFF_RTOL = 1e-6
 #: the paper's model (all labels equal, with a bias) is integrated with `Radau5`, below
 #: it with `Tsit5`. Measured at n = 400, d = 190 (bound 0.25(σ²d + 1);
 #: `benchmarks/bench_solvers.py`, `benchmarks/bench_ensemble.py`): σ = 1 (bound 48):
-#: Tsit5 1.6x faster; σ = 3 (428): Tsit5 75 ms against Radau5's 81 ms, and 100-member
-#: ensembles 5.4 s against 9.0 s on one device; σ = 10 (4750): Radau5 5x faster.
+#: Tsit5 1.6x faster; σ = 3 (428): 100-member ensembles on one device 8.6 s against
+#: Radau5's 8.8 s (5.4 s against 9.0 when the rule was set; single solves to 1e12 are now
+#: faster with Radau5, 54 ms against 67); σ = 10 (4750): Radau5 5x faster.
 STIFFNESS_THRESHOLD = 1500.0
 #: Default step bound (accepted and rejected) for the physical and log clocks: σ = 30 takes
 #: ~30k explicit steps to t = 1e12 (stiffness, `benchmarks/bench_solvers.py`).
