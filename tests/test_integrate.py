@@ -213,3 +213,21 @@ def test_other_solver_and_recorded():
     assert linf_rel(tr.w[-1], ref.w[-1]) < 1e-6
     np.testing.assert_array_equal(np.asarray(tr.w[0]), np.zeros(7))
     assert isinstance(tr.w, jnp.ndarray)
+
+
+@pytest.mark.parametrize("max_steps", [150, 65_536])
+def test_saved_times_are_the_requested_times_exactly(max_steps):
+    # In log time the saved times come back through expm1(log1p(t)), which rounds; the
+    # trajectory reports the requested times bit for bit, whether the solve finished or
+    # stopped early (then followed by the last state reached, later than the rows).
+    ts = np.array([0.0, 0.1, 0.3, 1.7, 3.3, 29.9, 1e3 / 3, 7e5 / 3, 1e9 / 7])
+    assert np.any(np.expm1(np.log1p(ts)) != ts)  # the rounding this guards against
+    traj = gf.integrate(gf.gaussian_problem(40, 10, 3.0, seed=1), ts[-1], clock="log",
+                        saveat=ts, max_steps=max_steps, throw=False)
+    t = np.asarray(traj.t)
+    if traj.successful:
+        np.testing.assert_array_equal(t, ts)
+    else:
+        k = t.size - 1
+        assert 4 <= k < ts.size and ts[k - 1] < t[-1] < ts[k]  # past 1.7 and 29.9
+        np.testing.assert_array_equal(t[:-1], ts[:k])

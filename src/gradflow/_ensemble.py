@@ -106,7 +106,7 @@ class Ensemble(AbstractResult):
         """Member `i` as a `Trajectory`."""
         out = jax.tree.map(lambda x: np.asarray(x)[i], self._raw)
         out = (*out[:4], _item(self.results[i]), out[5])
-        return finish(_member(self.problems, i), self.t, out, dict(self.stats))
+        return finish(_member(self.problems, i), out, dict(self.stats))
 
     def metric(self, name: str) -> np.ndarray:
         """A metric (`"train_loss"`, `"train_accuracy"`, `"test_loss"`, `"test_accuracy"`)

@@ -243,13 +243,13 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
 def _solve_summarized(clock, solver, static_problem, max_steps, arrays, y0, ts, t_max, rtol,
                       atol):
     """`_solve_impl` on `eqx.combine(arrays, static_problem)`, plus one small integer
-    array that `finish` reads in one transfer: [complete, result index, *stats in the
-    order of their sorted names]."""
+    array that `finish` reads in one transfer: [complete, *stats in the order of their
+    sorted names]."""
     out = _solve_impl(clock, solver, eqx.combine(arrays, static_problem), y0, ts, t_max,
                       rtol, atol, max_steps)
     t_out, _, _, _, result, stats = out
     complete = jnp.all(jnp.isfinite(t_out)) & (result == RESULTS.successful)
-    summary = jnp.stack([complete.astype(int), result._value.astype(int),
+    summary = jnp.stack([complete.astype(int),
                          *(jnp.asarray(stats[k]).astype(int) for k in sorted(stats))])
     return out, summary
 
@@ -336,8 +336,8 @@ def integrate(
         clock, solver, problem, y0, ts, np.float64(t_max), np.float64(rtol), np.float64(atol),
         int(max_steps),
     )
-    traj = finish(problem, ts, out, dict(clock=clock.name, solver=type(solver).__name__,
-                                         rtol=rtol, atol=atol, max_steps=int(max_steps)),
+    traj = finish(problem, out, dict(clock=clock.name, solver=type(solver).__name__,
+                                     rtol=rtol, atol=atol, max_steps=int(max_steps)),
                   summary=summary)
     if throw and not traj.successful:
         raise IntegrationError(
@@ -386,7 +386,7 @@ def advice(traj: Trajectory) -> str:
             "a larger max_steps.")
 
 
-def finish(problem: Problem, ts, out, config: dict, summary=None) -> Trajectory:
+def finish(problem: Problem, out, config: dict, summary=None) -> Trajectory:
     """Turn the arrays `_solve_impl` returned (one member) into a Trajectory: unreached
     rows dropped, the last state reached appended after a failure.
 
@@ -397,12 +397,11 @@ def finish(problem: Problem, ts, out, config: dict, summary=None) -> Trajectory:
     if summary is not None:
         summary = np.asarray(summary)
         if summary[0]:
-            stats = dict(**config, **dict(zip(sorted(stats), summary[2:].tolist(), strict=True)))
+            stats = dict(**config, **dict(zip(sorted(stats), summary[1:].tolist(), strict=True)))
             return Trajectory(t_out, params.w, params.b, problem, result, stats,
                               clock_t=clock_ts)
-    t_out = np.asarray(t_out)
+    t_out = np.asarray(t_out)  # the requested times exactly where reached (_solve_impl)
     keep = np.isfinite(t_out)
-    t_out = np.where(keep, ts, t_out)  # report the requested times exactly
     w, b = np.asarray(params.w)[keep], np.asarray(params.b)[keep]
     t_out, clock_ts = t_out[keep], np.asarray(clock_ts)[keep]
     result_ok = bool(result == RESULTS.successful)
