@@ -183,7 +183,7 @@ class ConformalTime(AbstractClock):
 
     def field_and_curvature(self, tau, y: ConformalState, problem: Problem):
         w, b = y.params.w, y.params.b
-        zw = problem.z @ w
+        zw = problem.zw(w)
         m = zw + problem.a * b
         shift_minus_m = -zw + (1.0 - problem.a) * b
         g, c = _rates(problem, shift_minus_m, m)
@@ -245,7 +245,7 @@ class LogTime(AbstractClock):
         return jnp.log(t + self.t_c)
 
     def field_and_curvature(self, s, y: Params, problem: Problem):
-        zw = problem.z @ y.w
+        zw = problem.zw(y.w)
         a = problem.a
         m = zw + a * (s + y.b)
         shift_minus_m = -zw - a * y.b + (1.0 - a) * s

@@ -86,6 +86,8 @@ class Problem(eqx.Module):
     classes: tuple = eqx.field(static=True)  # (negative, positive) label values
     # Derived, stored so that the vector field does not redo an (n, d) product per call.
     z: Data  # y_i x_i
+    zt: Data  # z transposed (d, n), stored contiguous: `w @ zt` is XLA's fast layout on a
+    # CPU when w is a batch (Radau5's three stages: 43 against 100 us at n = 400, d = 190)
     a: Labels  # coefficient of b in the margin: y_i, or 0 without a bias
 
     def __init__(
@@ -133,6 +135,7 @@ class Problem(eqx.Module):
         self.y_test = y_test
         self.fit_bias = bool(fit_bias)
         self.z = jnp.asarray(y[:, None] * x)
+        self.zt = jnp.asarray(np.ascontiguousarray((y[:, None] * x).T))
         self.a = jnp.asarray(y if fit_bias else np.zeros(n))
 
     # ---- shapes and parameters
@@ -169,9 +172,13 @@ class Problem(eqx.Module):
         return self.x_test is not None or self.population is not None
 
     # ---- metrics of one parameter point (jit/vmap-able)
+    def zw(self, w: Weights) -> Array:
+        """$y_i\\,w\\cdot x_i$ for each sample, as `w @ zt` (see `zt`)."""
+        return w @ self.zt
+
     def margins(self, w: Weights, b) -> Array:
         """Training margins $m_i = y_i(w\\cdot x_i + b)$ (bias term dropped without a bias)."""
-        return self.z @ w + self.a * b
+        return self.zw(w) + self.a * b
 
     def train_loss(self, w, b) -> Scalar:
         """Mean training loss $L = \\frac1n\\sum_i \\ell(m_i)$, overflow-safe."""
