@@ -15,6 +15,25 @@ def test_gaussian_problem_is_the_numpy_expression():
     np.testing.assert_array_equal(np.asarray(p.y), np.ones(40))
 
 
+def test_margins_are_the_numpy_expression_for_one_w_and_a_batch():
+    # `zt` is `z` transposed (stored for XLA's fast layout); margins of one w and of a
+    # batch of w both come from it and must equal y_i (w . x_i + b)
+    rng = np.random.default_rng(3)
+    x, y = rng.standard_normal((30, 7)), np.where(rng.random(30) < 0.5, -1.0, 1.0)
+    p = gf.Problem(x, y)
+    np.testing.assert_array_equal(np.asarray(p.zt), (y[:, None] * x).T)
+    w, b = rng.standard_normal(7), 0.3
+    np.testing.assert_allclose(np.asarray(p.margins(jnp.asarray(w), b)), y * (x @ w + b),
+                               rtol=1e-13, atol=1e-13)
+    ws = rng.standard_normal((4, 7))
+    np.testing.assert_allclose(np.asarray(p.zw(jnp.asarray(ws))), ws @ (y[:, None] * x).T,
+                               rtol=1e-13, atol=1e-13)
+    # without a bias the b term is dropped
+    q = gf.Problem(x, y, fit_bias=False)
+    np.testing.assert_allclose(np.asarray(q.margins(jnp.asarray(w), b)), y * (x @ w),
+                               rtol=1e-13, atol=1e-13)
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

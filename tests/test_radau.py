@@ -208,3 +208,31 @@ def test_conformal_state_linear_part_pads_q():
     _, c = gf.ConformalTime().field_and_curvature(0.0, state, problem)
     lin = np.asarray(gf.ConformalTime().linear_part(0.0, state, problem, c))
     assert lin.shape == (5, 5) and lin[4, 4] == pytest.approx(-np.exp(0.5 - 0.2))
+
+
+def test_single_precision_eigenbasis_tracks_the_jacobian():
+    # W = Q diag(nu) Q^T is kept in float32 (it only approximates J); its tracked
+    # eigenvalues nu_k = q_k^T J q_k must follow J to float32's digits when the
+    # curvatures change, and stay finite for curvatures far beyond float32's range.
+    from gradflow._radau import _tracked
+
+    problem = gf.gaussian_problem(60, 20, 3.0, seed=2)
+    clock, solver = gf.PhysicalTime(), gf.Radau5()
+    y = gf.Params(jnp.zeros(20) + 0.05, jnp.asarray(0.1))
+    _, c = clock.field_and_curvature(0.0, y, problem)
+    basis = solver._eigen(clock.term(), 0.0, y, problem, c)
+    q64 = np.asarray(basis["q"], dtype=np.float64)
+    assert basis["q"].dtype == jnp.float32
+    np.testing.assert_allclose(np.asarray(basis["qt"]), np.asarray(basis["q"]).T)
+    jac = np.asarray(clock.jacobian(0.0, y, problem))
+    nu = np.asarray(basis["nu_rest"] + _tracked(basis["p2"], c))
+    scale = np.abs(jac).max()
+    np.testing.assert_allclose(q64 @ np.diag(nu) @ q64.T, jac, atol=1e-6 * scale)
+    # other curvatures (another point): the tracked values are the diagonal of Q^T J Q
+    c2 = c * (1.0 + 0.5 * np.sin(np.arange(c.shape[0])))
+    jac2 = np.asarray(clock.linear_part(0.0, y, problem, c2))
+    nu2 = np.asarray(basis["nu_rest"] + _tracked(basis["p2"], c2))
+    np.testing.assert_allclose(nu2, np.diag(q64.T @ jac2 @ q64), atol=1e-6 * scale)
+    # curvatures of 1e300 (log time far out): scaled before float32, no overflow
+    big = np.asarray(_tracked(basis["p2"], c * 1e300))
+    np.testing.assert_allclose(big, 1e300 * np.asarray(_tracked(basis["p2"], c)), rtol=1e-6)
