@@ -236,3 +236,19 @@ def test_single_precision_eigenbasis_tracks_the_jacobian():
     # curvatures of 1e300 (log time far out): scaled before float32, no overflow
     big = np.asarray(_tracked(basis["p2"], c * 1e300))
     np.testing.assert_allclose(big, 1e300 * np.asarray(_tracked(basis["p2"], c)), rtol=1e-6)
+
+
+def test_single_precision_basis_keeps_ill_conditioned_data_cheap():
+    # Raw breast-cancer features (scales 1e-3 to 1e3; separable, log clock, to 1e8).
+    # Rounding Q to float32 leaves the step sequence as in float64 here; a float32
+    # eigendecomposition as well (eigenvalues off by 1e-7 of the largest) made 844 of
+    # 1883 steps rejected and 280 decompositions, against 34 of 283 and 10.
+    from sklearn import datasets
+
+    data = datasets.load_breast_cancer()
+    problem = gf.Problem(data.data, np.where(data.target == 1, 1.0, -1.0))
+    traj = gf.integrate(problem, 1e8, saveat=[1e8])
+    st = traj.stats
+    assert st["solver"] == "Radau5" and st["clock"] == "log"
+    assert st["num_rejected_steps"] <= 0.2 * st["num_steps"], st
+    assert st["num_jacobians"] <= 20, st
