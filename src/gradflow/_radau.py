@@ -98,6 +98,8 @@ def _eigh(matrix):
 # eigenvectors need no more than float32's 1e-7, which halves the state that diffrax
 # selects and copies at every step; and `v @ q` is XLA's fast layout on a CPU where
 # `v @ q.T` is not (at d = 190 in a solve: 18 against 67 us for three stages, measured).
+# The decomposition itself stays float64: float32 eigenvalues (off by 1e-7 of the largest)
+# made 844 of 1883 steps rejected on raw breast-cancer features, against 34 of 283.
 _BASIS = jnp.float32
 
 
