@@ -6,7 +6,8 @@ for
 
 - gradflow with its defaults (`integrate(problem, t_max)`: clock and solver by the rule
   of `default_clock` / `default_solver`, rtol 1e-6 for Radau5, 1e-8 otherwise);
-- gradflow `Radau5`, `BDF`, `Tsit5` and `Dopri8` over a ladder of rtol;
+- gradflow `Radau5`, `BDF`, `Tsit5` and `Dopri8` over a ladder of rtol, and `RKC`
+  (stabilized explicit, order 2) where the data are separable;
 - scipy `solve_ivp` LSODA, BDF and Radau with the analytic Jacobian, on the same
   equations written in numpy, over the same ladder.
 
@@ -116,6 +117,9 @@ def gradflow_run(problem, t_max, **kw):
     fact = None
     if st["solver"] == "Radau5":  # three fields per Newton iteration, one per step
         evals, jac = 3 * st["num_newton_iterations"] + steps + 1, st["num_jacobians"]
+    elif st["solver"] == "RKC":  # one field per stage; the power iteration's Jacobian-
+        # vector products (~ a field each), 2 a step and 20 to start
+        evals, jac = st["num_stages"] + st["num_jvps"] + 21, 0
     elif st["solver"] == "BDF":  # one field per Newton iteration (+ 1 + 2 to start, and one
         # per new Jacobian, for its curvatures)
         jac, fact = st["num_jacobians"], st["num_factorizations"]
@@ -219,6 +223,11 @@ def run_case(name, problem, t_max, finite):
                                                            solver=diffrax.Tsit5(), rtol=r)),
                ("gradflow Dopri8", lambda r: gradflow_run(problem, t_max, clock=clock,
                                                             solver=diffrax.Dopri8(), rtol=r))]
+    if clock == "log":  # separable data: steps stay bounded in log time. With a finite
+        # optimum the steps grow without bound while the spectral radius does not, and
+        # RKC's stages grow like sqrt(h rho) (no-bias data to t = 1e8: 300 a step, 150 s)
+        runners.append(("gradflow RKC", lambda r: gradflow_run(problem, t_max, clock=clock,
+                                                              solver=gf.RKC(), rtol=r)))
     for method in ["LSODA", "BDF", "Radau"]:
         runners.append((f"scipy {method}",
                         lambda r, m=method: scipy_run(problem, t_max, m, clock, r)))

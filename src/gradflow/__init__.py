@@ -51,6 +51,7 @@ from ._problem import Params as Params
 from ._problem import Problem as Problem
 from ._problem import as_problem as as_problem
 from ._radau import Radau5 as Radau5
+from ._rkc import RKC as RKC
 from ._results import RESULTS as RESULTS
 from ._results import AnalysisError as AnalysisError
 from ._results import GradflowError as GradflowError

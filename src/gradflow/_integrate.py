@@ -15,6 +15,7 @@ from ._config import compiled
 from ._flow import AbstractClock, ConformalTime, LogTime, PhysicalTime, as_clock
 from ._problem import Params, Problem, _params_pair, as_problem
 from ._radau import Radau5
+from ._rkc import RKC
 from ._trajectory import RESULTS, IntegrationError, Trajectory
 
 jax.config.update("jax_enable_x64", True)
@@ -167,7 +168,7 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     """One solve, traceable under jit, vmap, lax.map and shard_map."""
     _TRACE_COUNT["solve"] += 1
     term = clock.term()
-    stiff = isinstance(solver, Radau5 | BDF)
+    counted = isinstance(solver, Radau5 | BDF | RKC)  # solvers that count their work
     controller = stepsize_controller(solver, rtol, atol)
     state0 = clock.initial_state(problem, y0)
     time0 = clock.initial_time()
@@ -179,7 +180,7 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
         )
         sol = diffrax.diffeqsolve(
             term, solver, time0, jnp.inf, None, state0, args=problem,
-            saveat=diffrax.SaveAt(t1=True, dense=True, solver_state=stiff),
+            saveat=diffrax.SaveAt(t1=True, dense=True, solver_state=counted),
             stepsize_controller=controller,
             event=event, max_steps=max_steps, throw=False,
         )
@@ -210,7 +211,7 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
             term, solver, time0, clock.time_of(t_max), None, state0, args=problem,
             saveat=diffrax.SaveAt(
                 subs=[diffrax.SubSaveAt(ts=clock.time_of(ts)), diffrax.SubSaveAt(t1=True)],
-                solver_state=stiff,
+                solver_state=counted,
             ),
             stepsize_controller=controller, max_steps=max_steps, throw=False,
         )
@@ -232,7 +233,10 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
         num_accepted_steps=sol.stats["num_accepted_steps"],
         num_rejected_steps=sol.stats["num_rejected_steps"],
     )
-    if stiff:  # counted over accepted steps
+    if isinstance(solver, RKC):  # counted over accepted steps
+        stats.update(num_stages=sol.solver_state["num_stages"],
+                     num_jvps=sol.solver_state["num_jvps"])
+    elif counted:  # counted over accepted steps
         stats.update(num_jacobians=sol.solver_state["num_jacobians"],
                      num_newton_iterations=sol.solver_state["num_newton_iterations"])
         if isinstance(solver, BDF):
