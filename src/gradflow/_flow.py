@@ -20,7 +20,7 @@ semi-definite, a real spectrum in $[-\\rho, 0]$ with $\\rho \\le \\frac1n\\sum_i
 \\|\\hat a_i\\|^2$. The conformal field adds two low-rank terms (the derivative of its factor
 $e^{b}$ and the $q$ equation). Each clock returns the curvature together with its field
 (`field_and_curvature`, one pass over the data), its symmetric linear part
-(`linear_part`, what the stiff solver `gradflow.Ros34PW2` factors), the full analytic
+(`linear_part`, what the stiff solvers `Radau5` and `BDF` decompose), the full analytic
 `jacobian` and a `spectral_radius_bound`; `tests/test_flow.py` checks them against
 `jax.jacfwd` and `numpy.linalg.eigvals`.
 """
@@ -260,8 +260,8 @@ class LogTime(AbstractClock):
 
 class FlowTerm(diffrax.ODETerm):
     """A clock's vector field as a diffrax `ODETerm` that also carries the clock, so that
-    a solver can ask it for the field's curvatures and Jacobian (`gradflow.Ros34PW2`
-    does). Any other diffrax solver sees a plain `ODETerm`.
+    a solver can ask it for the field's curvatures and Jacobian (`gradflow.Radau5` and
+    `gradflow.BDF` do). Any other diffrax solver sees a plain `ODETerm`.
 
     **Arguments:** `clock`, an `AbstractClock`.
     """
