@@ -24,8 +24,11 @@ only slows the convergence, whose rate is measured at every step.
 
 **When to refresh** (measured in `benchmarks/bench_solvers.py`): a new eigendecomposition
 is made at the start of a step when the last step's Newton contraction rate exceeded
-`refresh_rate`, and within a step when the Newton iteration fails with a $W$ that is not
-fresh (the step is then retried once at the same size). A step whose iteration fails
+`refresh_rate`, or when the iterations spent since the last one beyond the fewest any
+step has needed since then add up to `refresh_cost` (a decomposition's cost in
+iterations: an amortized rule, which refreshes early where decompositions are cheap);
+and within a step when the Newton iteration fails with a $W$ that is not fresh (the step
+is then retried once at the same size). A step whose iteration fails
 with a fresh $W$ returns an infinite error, and the step-size controller shrinks it.
 
 The Newton tolerance and norm come from the step-size controller (diffrax's
@@ -139,8 +142,13 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
     - `refresh_rate`: make a new eigendecomposition when the last step's Newton
       contraction rate exceeded this (default 0.6; measured in
       `benchmarks/bench_solvers.py`).
+    - `refresh_cost`: make one when the Newton iterations in excess of the fewest a step
+      has needed since the last decomposition add up to this. Default: estimated from
+      the data's shape (90 at n = 400, d = 190, where it changes little; 3, the floor,
+      on small data, where it saved 10-25 % of the time: iris, diabetes, breast cancer,
+      mixed labels, A/B timing).
     - `root_find_max_steps`: Newton iterations per attempt (default 20: an iteration
-      costs about a hundredth of a new eigendecomposition at d = 190, so a slowly
+      costs about 1/40 of a new eigendecomposition at d = 190, so a slowly
       contracting iteration is let run rather than refreshed; RADAU5's 7 and 0.3 made 7
       decompositions at σ = 10, logistic, to t = 1e30, where 20 and 0.6 make 4,
       measured).
@@ -149,6 +157,7 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
     """
 
     refresh_rate: float = 0.6
+    refresh_cost: float | None = None
     root_finder: optx.AbstractRootFinder = diffrax.with_stepsize_controller_tols(
         diffrax.VeryChord)()
     root_find_max_steps: int = 20
@@ -161,9 +170,25 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
     def __check_init__(self):
         if not (0 < self.refresh_rate < 1):
             raise ValueError(f"`refresh_rate` must be in (0, 1); got {self.refresh_rate!r}.")
+        if self.refresh_cost is not None and not self.refresh_cost > 0:
+            raise ValueError(f"`refresh_cost` must be positive (or None); got "
+                             f"{self.refresh_cost!r}.")
 
     def order(self, terms):
         return 5
+
+    def _refresh_cost(self, args):
+        """A new eigendecomposition's cost in Newton iterations (`refresh_cost`, or
+        estimated from the data's shape)."""
+        if self.refresh_cost is not None:
+            return self.refresh_cost
+        n, d = args.z.shape
+        d = d + 1
+        # Gram and coordinates ~ n d^2, eigh ~ d^3, an iteration ~ n d, in proportions
+        # measured at n = 400, d = 191 (2.4, 4.4 and 0.15 ms), where this gives 90: twice
+        # the time ratio, because 44 made σ = 10 up to 13 % slower there while 90 was
+        # neutral (A/B timing, σ = 3-30). Small data get the floor, 3.
+        return float(np.clip((n * d**2 / 3e6 + d**3 / 8e5) / (n * d / 5e5), 3.0, 500.0))
 
     def error_order(self, terms):
         return 4
@@ -190,7 +215,8 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
         state = dict(f0=f, c0=c, z_prev=z, h_prev=jnp.asarray(t1 - t0, f.dtype),
                      rate=jnp.asarray(1e-3, f.dtype), first_rate=jnp.asarray(1e-3, f.dtype),
                      num_jacobians=jnp.asarray(1),
-                     num_newton_iterations=jnp.asarray(0), started=jnp.asarray(False))
+                     num_newton_iterations=jnp.asarray(0), started=jnp.asarray(False),
+                     fewest=jnp.asarray(self.root_find_max_steps), excess=jnp.asarray(0))
         state.update(self._eigen(terms, t0, y0, args, c))
         return state
 
@@ -301,8 +327,17 @@ class Radau5(diffrax.AbstractImplicitSolver, diffrax.AbstractAdaptiveSolver):
         z0 = jnp.where(state["started"] & ~settled, extrapolated, jnp.zeros_like(extrapolated))
         z0 = jnp.where(jnp.all(jnp.isfinite(z0)), z0, jnp.zeros_like(z0))
         stale = ~(state["rate"] <= self.refresh_rate)  # NaN also refreshes
+        stale = stale | (state["excess"] >= self._refresh_cost(args))
+        jacobians = state["num_jacobians"]
         done, z, state, iterations = self._newton(
             terms, t0, y0, args, h, state, z0, scale, tol, stale)
+        # Iterations beyond the fewest a step has needed since the last decomposition,
+        # summed: once they would have paid for a new one, make it (amortized refresh).
+        refreshed = state["num_jacobians"] > jacobians
+        fewest = jnp.where(refreshed, self.root_find_max_steps,
+                           jnp.minimum(state["fewest"], iterations))
+        excess = jnp.where(refreshed, 0, state["excess"] + iterations - fewest)
+        state.update(fewest=fewest, excess=excess)
 
         flat1 = flat0 + z[2]
         y1 = unravel(flat1)
