@@ -89,7 +89,7 @@ SHARDED = textwrap.dedent(
     import numpy as np, jax, gradflow as gf
     assert jax.device_count() == 4
     ps = [gf.gaussian_problem(30, 13, s, seed=k) for k, s in enumerate(%r)]
-    solver = gf.Radau5() if sys.argv[1] == "radau" else None
+    solver = {"radau": gf.Radau5(), "rkc": gf.RKC()}.get(sys.argv[1])
     sharded = gf.ensemble(ps, 1e10, solver=solver)
     plain = gf.ensemble(ps, 1e10, devices=None, solver=solver)
     print(json.dumps(dict(devices=sharded.stats["devices"],
@@ -99,9 +99,10 @@ SHARDED = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("solver", ["default", "radau"])
+@pytest.mark.parametrize("solver", ["default", "radau", "rkc"])
 def test_sharded_on_four_devices_is_bit_identical(ens, solver):
-    # shard_map over 4 devices; the stiff solver's eigendecompositions and Newton loops too
+    # shard_map over 4 devices; the stiff solver's eigendecompositions and Newton loops
+    # too, and RKC's stage loop of varying length
     env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4")
     res = subprocess.run([sys.executable, "-c", SHARDED % SIGMAS, solver], env=env,
                          capture_output=True, text=True, timeout=600)
