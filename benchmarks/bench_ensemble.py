@@ -1,9 +1,7 @@
 """Ensembles: gradflow.ensemble against a Python loop of scipy solve_ivp, side by side.
 
 Realizations of Gaussian data at n = 400, d = 190 (λ = 0.475), σ = 3, logistic loss,
-to t = 1e12. gradflow: `ensemble` with its defaults (log clock; Radau5, rtol 1e-6, since
-the stiffness threshold moved to a spectral-radius bound of 300 at w = 0: σ = 3 has 428;
-one compiled lax.map)
+to t = 1e12. gradflow: `ensemble` (log clock, Tsit5, rtol 1e-8; one compiled lax.map)
 on one device, sharded over `--devices` CPU devices (default: one per core; JAX's
 `jax_num_cpu_devices`, the same as XLA's forced host device count), and in vmap groups;
 first call (compile included, with an empty persistent compilation cache) and warm.

@@ -167,12 +167,10 @@ def test_refreshes_early_where_decompositions_are_cheap():
 def test_default_rules():
     paper = gf.gaussian_problem(100, 40, 1.0, seed=0)
     assert gf.default_clock(paper).name == "log"  # separable by the bias alone
-    assert isinstance(gf.default_solver(paper), diffrax.Tsit5)  # bound 0.25(40+1) < 300
-    mild = gf.gaussian_problem(100, 40, 5.0, seed=0)  # bound 0.25(25*40+1) = 250 < 300
+    assert isinstance(gf.default_solver(paper), diffrax.Tsit5)  # bound 0.25(40+1) < 1500
+    mild = gf.gaussian_problem(100, 40, 5.0, seed=0)  # bound 0.25(25*40+1) < 1500
     assert isinstance(gf.default_solver(mild), diffrax.Tsit5)
-    assert isinstance(gf.default_solver(gf.gaussian_problem(100, 40, 6.0, seed=0)),
-                      gf.Radau5)  # bound 0.25(36*40+1) = 360 > 300
-    stiff = gf.gaussian_problem(100, 40, 20.0, seed=0)  # bound 0.25(400*40+1) > 300
+    stiff = gf.gaussian_problem(100, 40, 20.0, seed=0)  # bound 0.25(400*40+1) > 1500
     assert isinstance(gf.default_solver(stiff), gf.Radau5)
     assert isinstance(gf.default_solver(stiff, gf.ConformalTime()), diffrax.Tsit5)
     rng = np.random.default_rng(0)

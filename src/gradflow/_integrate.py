@@ -29,12 +29,18 @@ DEFAULT_RTOL = 1e-8
 STIFF_RTOL = 1e-6
 #: Above this bound on the spectral radius of the physical-time Jacobian at the start,
 #: the paper's model (all labels equal, with a bias) is integrated with `Radau5`, below
-#: it with `Tsit5`. Measured at n = 400, d = 190 (bound 0.25(σ²d + 1)), 40-member
-#: ensembles on one device, log clock, each solver at its default rtol (2026-12-01):
-#: σ = 2 (bound 190): Tsit5 1.5 s against Radau5's 2.0 to t = 1e12, 2.9 against 2.3 to
-#: 1e30; σ = 3 (428): 2.7 against 2.2, and 6.3 against 2.6; σ = 4 (760): 4.4 against
-#: 2.6, and 10.7 against 2.7. (It was 1500 before Radau5's iterations got cheaper.)
-STIFFNESS_THRESHOLD = 300.0
+#: it with `Tsit5`. Measured at n = 400, d = 190 (bound 0.25(σ²d + 1);
+#: `benchmarks/bench_solvers.py`, `benchmarks/bench_ensemble.py`): σ = 1 (bound 48):
+#: Tsit5 1.6x faster; σ = 3 (428): 100-member ensembles on one device 8.6 s against
+#: Radau5's 8.8 s (5.4 s against 9.0 when the rule was set; single solves to 1e12 are now
+#: faster with Radau5, 54 ms against 67); σ = 10 (4750): Radau5 5x faster.
+#: Measured again after Radau5's amortized refresh (2026-12-01): single solves and
+#: one-device ensembles are faster with Radau5 from σ ≈ 2.5 (σ = 3, 40 members, 1 device:
+#: 2.2 s against 2.7 to 1e12, 2.6 against 6.3 to 1e30), but 100 members sharded over 2
+#: devices were not (5.8 s against Tsit5's 4.8 to 1e12), and vmap groups of 4 took 55 s
+#: (under vmap Radau5's refresh `cond` becomes a select: every member decomposes at
+#: every step); so the threshold stays where ensembles, the main use, are fastest.
+STIFFNESS_THRESHOLD = 1500.0
 #: Default step bound (accepted and rejected) for the physical and log clocks: σ = 30 takes
 #: ~30k explicit steps to t = 1e12 (stiffness, `benchmarks/bench_solvers.py`).
 DEFAULT_MAX_STEPS = 65_536
@@ -86,7 +92,7 @@ def default_solver(problem: Problem, clock: AbstractClock | None = None):
 
     - `diffrax.Tsit5()` for the conformal clock, and for the paper's model (all labels
       equal, with a bias) when the flow is not stiff: the bound on the spectral radius of
-      the physical-time Jacobian at $w = 0$ is at most `STIFFNESS_THRESHOLD` (300: σ ≲ 2.5
+      the physical-time Jacobian at $w = 0$ is at most `STIFFNESS_THRESHOLD` (1500: σ ≲ 5.6
       at d = 190).
     - `Radau5()` otherwise: stiff flows, finite optima (where explicit steps stay
       stability-bound however slowly the flow moves) and separable data with mixed labels
