@@ -138,7 +138,8 @@ def main():
     else:  # an explicit Runge-Kutta method with six stages (Tsit5)
         evals = 6 * int(steps.sum())
     print(f"gradflow lax.map, 1 device: first {first:.2f} s (compile included), warm "
-          f"{warm:.2f} s ({ens.stats['solver']}, rtol {ens.stats['rtol']:g}); steps per member {steps.min()}–{steps.max()} (sum {steps.sum()}); "
+          f"{warm:.2f} s ({ens.stats['solver']}, rtol {ens.stats['rtol']:g}); "
+          f"steps per member {steps.min()}–{steps.max()} (sum {steps.sum()}); "
           f"all successful: {bool(ens.successful.all())}")
     rows.append(("gradflow lax.map, 1 device", first, warm))
     if args.devices > 1:
