@@ -38,9 +38,9 @@ STIFF_RTOL = 1e-6
 #: one-device ensembles are faster with Radau5 from σ ≈ 2.5 (σ = 3, 40 members, 1 device:
 #: 2.2 s against 2.7 to 1e12, 2.6 against 6.3 to 1e30), but 100 members sharded over 2
 #: devices were not (5.8 s against Tsit5's 4.1 to 1e12, `benchmarks/bench_ensemble.py`),
-#: and vmap groups of 4 took 55 s (under vmap Radau5's refresh `cond` becomes a select:
-#: every member decomposes at every step); so the threshold stays where ensembles, the
-#: main use, are fastest.
+#: and vmap groups of 4 took 55 s against 5.6 sequentially (batched, each Newton loop runs
+#: as long as its slowest member's; a refresh `cond` made a run-once loop did not help);
+#: so the threshold stays where ensembles, the main use, are fastest.
 STIFFNESS_THRESHOLD = 1500.0
 #: Default step bound (accepted and rejected) for the physical and log clocks: σ = 30 takes
 #: ~30k explicit steps to t = 1e12 (stiffness, `benchmarks/bench_solvers.py`).
