@@ -52,6 +52,16 @@ _STABILITY = 1.54
 _INIT_POWER_ITERATIONS = 20
 
 
+def _chebyshev_end(s):
+    """$w_0 = 1 + \\epsilon/s^2$, $T_s'(w_0)$ and $T_s''(w_0)$ for `s` stages (closed
+    forms with $w_0 = \\cosh\\theta$; the second from Chebyshev's equation)."""
+    w0 = 1.0 + _DAMPING / s**2
+    th = jnp.arccosh(w0)
+    tp = s * jnp.sinh(s * th) / jnp.sinh(th)
+    tpp = (s**2 * jnp.cosh(s * th) - w0 * tp) / (w0**2 - 1.0)
+    return w0, tp, tpp
+
+
 def stages_for(h_rho, max_stages):
     """Number of stages for a step with $h\\rho$ = `h_rho` (at least 2)."""
     s = 1.0 + jnp.floor(jnp.sqrt(1.0 + _STABILITY * h_rho))
@@ -63,11 +73,9 @@ def stability_bound(s):
     the first $x > 0$ where $|R(-x)|$ exceeds 1, read off a fine grid of the stability
     polynomial $R(z) = 1 - b_sT_s(w_0) + b_sT_s(w_0 + w_1z)$ (numpy; documents the rule
     `stages_for`, which the tests check against it)."""
-    w0 = 1.0 + _DAMPING / s**2
-    th = np.arccosh(w0)
-    tp = s * np.sinh(s * th) / np.sinh(th)
-    tpp = (s**2 * np.cosh(s * th) - w0 * tp) / (w0**2 - 1.0)
+    w0, tp, tpp = (float(v) for v in _chebyshev_end(jnp.asarray(float(s))))
     w1, b = tp / tpp, tpp / tp**2
+    th = np.arccosh(w0)
     x = np.linspace(0.0, 1.0 * s**2, 200 * s + 1)[1:]
     arg = w0 - w1 * x
     with np.errstate(invalid="ignore"):
@@ -158,10 +166,7 @@ class RKC(diffrax.AbstractAdaptiveSolver):
         s = stages_for(jnp.abs(h) * self.safety * rho, self.max_stages)
         too_many = s > self.max_stages
         s = jnp.minimum(s, self.max_stages)
-        w0 = 1.0 + _DAMPING / s**2
-        th = jnp.arccosh(w0)
-        tp_s = s * jnp.sinh(s * th) / jnp.sinh(th)
-        tpp_s = (s**2 * jnp.cosh(s * th) - w0 * tp_s) / (w0**2 - 1.0)
+        w0, tp_s, tpp_s = _chebyshev_end(s)
         w1 = tp_s / tpp_s
         b2 = 1.0 / (4.0 * w0**2)  # T_2'' / T_2'^2 = 4 / (4 w0)^2
         mu1 = b2 * w1
