@@ -1,4 +1,5 @@
 import diffrax
+import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -127,6 +128,22 @@ def test_compiled_once_per_shape():
     gf.integrate(p2, 100.0, rtol=1e-9)
     gf.integrate(p1, 5.0, y0=(np.ones(7), 0.5))
     assert _integrate._TRACE_COUNT["solve"] == before
+
+
+def test_problem_with_non_array_leaves_integrates_like_without():
+    # A user's population with a plain-Python field: the solve then splits the problem
+    # into arrays and a static part (the usual all-array problem goes in whole).
+    class Labelled(gf.GaussianPopulation):
+        label: str = "mine"  # not an array: jit cannot take it as an argument
+
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((20, 7))
+    plain = gf.Problem(x, sigma=1.0)
+    odd = gf.Problem(x, population=Labelled(1.0))
+    assert not all(isinstance(v, jax.Array) for v in jax.tree.leaves(odd))
+    a, b = gf.integrate(plain, 1e6), gf.integrate(odd, 1e6)
+    np.testing.assert_array_equal(np.asarray(a.w), np.asarray(b.w))
+    np.testing.assert_array_equal(np.asarray(a.b), np.asarray(b.b))
 
 
 def test_max_steps_reached_returns_what_it_reached():
