@@ -1,5 +1,5 @@
 import diffrax
-import jax
+import equinox as eqx
 import jax.numpy as jnp
 import numpy as np
 import pytest
@@ -130,20 +130,32 @@ def test_compiled_once_per_shape():
     assert _integrate._TRACE_COUNT["solve"] == before
 
 
-def test_problem_with_non_array_leaves_integrates_like_without():
-    # A user's population with a plain-Python field: the solve then splits the problem
-    # into arrays and a static part (the usual all-array problem goes in whole).
+def test_population_fields_must_be_arrays_or_static():
+    # compiled functions take the problem whole: a field jit cannot take is refused
+    # where the problem is made, naming it; a static or numeric field is fine
     class Labelled(gf.GaussianPopulation):
-        label: str = "mine"  # not an array: jit cannot take it as an argument
+        label: str = "mine"
 
-    rng = np.random.default_rng(2)
-    x = rng.standard_normal((20, 7))
-    plain = gf.Problem(x, sigma=1.0)
-    odd = gf.Problem(x, population=Labelled(1.0))
-    assert not all(isinstance(v, jax.Array) for v in jax.tree.leaves(odd))
-    a, b = gf.integrate(plain, 1e6), gf.integrate(odd, 1e6)
-    np.testing.assert_array_equal(np.asarray(a.w), np.asarray(b.w))
-    np.testing.assert_array_equal(np.asarray(a.b), np.asarray(b.b))
+    class Static(gf.GaussianPopulation):
+        label: str = eqx.field(static=True, default="mine")
+
+    class Weighted(gf.GaussianPopulation):
+        weight: float = 2.0
+
+    x = np.random.default_rng(2).standard_normal((20, 7))
+    with pytest.raises(ValueError, match=r"`population` has a field '\.label' of type str"):
+        gf.Problem(x, population=Labelled(1.0))
+
+    class NamedLoss(gf.LogisticLoss):
+        note: str = "mine"
+
+    with pytest.raises(ValueError, match=r"`loss` has a field '\.note' of type str"):
+        gf.Problem(x, loss=NamedLoss())
+    plain = gf.integrate(gf.Problem(x, sigma=1.0), 1e6)
+    for population in (Static(1.0), Weighted(1.0)):
+        traj = gf.integrate(gf.Problem(x, population=population), 1e6)
+        np.testing.assert_array_equal(np.asarray(traj.w), np.asarray(plain.w))
+        assert float(traj.test_loss[-1]) == float(plain.test_loss[-1])
 
 
 def test_max_steps_reached_returns_what_it_reached():

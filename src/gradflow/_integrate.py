@@ -259,12 +259,9 @@ def _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     return t_out, clock_ts, params, (t_last, clock_last, params_last), result, stats
 
 
-def _solve_summarized(clock, solver, static_problem, max_steps, arrays, y0, ts, t_max, rtol,
-                      atol):
-    """`_solve_impl` on `eqx.combine(arrays, static_problem)`, plus one small integer
-    array that `finish` reads in one transfer: [complete, *stats in the order of their
-    sorted names]."""
-    problem = arrays if static_problem is None else eqx.combine(arrays, static_problem)
+def _solve_summarized(clock, solver, max_steps, problem, y0, ts, t_max, rtol, atol):
+    """`_solve_impl`, plus one small integer array that `finish` reads in one transfer:
+    [complete, *stats in the order of their sorted names]."""
     out = _solve_impl(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps)
     t_out, _, _, _, result, stats = out
     complete = jnp.all(jnp.isfinite(t_out)) & (result == RESULTS.successful)
@@ -273,22 +270,17 @@ def _solve_summarized(clock, solver, static_problem, max_steps, arrays, y0, ts, 
     return out, summary
 
 
-# `jax.jit` with the clock, solver, the problem's non-array part and `max_steps` static:
-# its C++ dispatch costs ~0.3 ms less per call than `eqx.filter_jit`'s (measured on iris,
-# where a whole solve takes a few ms).
-_solve_jit = compiled(jax.jit(_solve_summarized, static_argnums=(0, 1, 2, 3)))
+# `jax.jit` with the clock, solver and `max_steps` static; the problem goes in whole (its
+# non-array part, `fit_bias` and the classes, is static in its tree structure, and
+# `Problem` accepts only array fields elsewhere): its C++ dispatch costs ~0.3 ms less per
+# call than `eqx.filter_jit`'s, and ~50 us less than `eqx.partition` of the problem
+# (measured on iris, where a whole solve takes a few ms).
+_solve_jit = compiled(jax.jit(_solve_summarized, static_argnums=(0, 1, 2)))
 
 
 def _solve(clock, solver, problem, y0, ts, t_max, rtol, atol, max_steps):
     """The compiled solve: `_solve_impl`'s outputs and `_solve_summarized`'s summary."""
-    if all(map(eqx.is_array, jax.tree.leaves(problem))):
-        # The usual case: the problem's non-array part is in its tree structure already,
-        # and the problem goes in whole (eqx.partition cost ~50 us a call, measured).
-        arrays, static = problem, None
-    else:
-        arrays, static = eqx.partition(problem, eqx.is_array)
-    return _solve_jit(clock, solver, static, int(max_steps), arrays, y0, ts, t_max, rtol,
-                      atol)
+    return _solve_jit(clock, solver, int(max_steps), problem, y0, ts, t_max, rtol, atol)
 
 
 def _state_and_field(problem: Problem, params: Params):

@@ -35,7 +35,11 @@ jax.config.update("jax_enable_x64", True)
 
 
 class AbstractLoss(eqx.Module):
-    """A per-sample loss $\\ell(m)$ of the margin $m$."""
+    """A per-sample loss $\\ell(m)$ of the margin $m$.
+
+    A subclass's fields (if any) are arrays or numbers, or declared
+    `eqx.field(static=True)`: gradflow's compiled functions take the problem, and its
+    loss, whole; `Problem` refuses other fields."""
 
     name: eqx.AbstractClassVar[str]
     max_curvature: eqx.AbstractClassVar[float]

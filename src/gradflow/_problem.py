@@ -42,6 +42,21 @@ def _params_pair(y0, name: str = "y0"):
     return w, b
 
 
+def _check_fields(name: str, module) -> None:
+    """A population's or loss's fields must be arrays (or numbers), or declared static:
+    gradflow's compiled functions take the whole problem as an argument.
+
+    **Raises:** `ValueError` naming `name` and the field."""
+    for path, leaf in jax.tree_util.tree_leaves_with_path(module):
+        if not eqx.is_array_like(leaf):
+            raise ValueError(
+                f"`{name}` has a field {jax.tree_util.keystr(path)!r} of type "
+                f"{type(leaf).__name__}, which is not an array: gradflow's compiled functions "
+                "take the problem as an argument; declare such a field with "
+                "`eqx.field(static=True)`."
+            )
+
+
 # --------------------------------------------------------------------------- the problem
 
 
@@ -122,6 +137,8 @@ class Problem(eqx.Module):
             raise ValueError(
                 f"`population` must be an AbstractPopulation; got {type(population).__name__}."
             )
+        _check_fields("population", population)
+        _check_fields("loss", self.loss)
         if y_test is not None and x_test is None:
             raise ValueError("`y_test` was given without `x_test`.")
         if x_test is not None:

@@ -26,7 +26,9 @@ class AbstractPopulation(eqx.Module):
 
     Subclasses give `accuracy` and `log_loss`; `loss` is $\\exp$ of `log_loss` for
     every population. A population whose margin is Gaussian subclasses
-    `AbstractGaussianMarginPopulation` and gives only the margin's moments.
+    `AbstractGaussianMarginPopulation` and gives only the margin's moments. Their fields
+    are arrays or numbers, or declared `eqx.field(static=True)`: gradflow's compiled
+    functions take the problem whole, and `Problem` refuses other fields.
     """
 
     @abc.abstractmethod
