@@ -51,11 +51,11 @@ from ._problem import Params as Params
 from ._problem import Problem as Problem
 from ._problem import as_problem as as_problem
 from ._radau import Radau5 as Radau5
-from ._rkc import RKC as RKC
 from ._results import RESULTS as RESULTS
 from ._results import AnalysisError as AnalysisError
 from ._results import GradflowError as GradflowError
 from ._results import IntegrationError as IntegrationError
+from ._rkc import RKC as RKC
 from ._trajectory import Trajectory as Trajectory
 
 # Loaded on first use (PEP 562 `__getattr__` below): the analysis, which imports scipy,
