@@ -272,9 +272,9 @@ def _solve_summarized(clock, solver, max_steps, problem, y0, ts, t_max, rtol, at
 
 # `jax.jit` with the clock, solver and `max_steps` static; the problem goes in whole (its
 # non-array part, `fit_bias` and the classes, is static in its tree structure, and
-# `Problem` accepts only array fields elsewhere): its C++ dispatch costs ~0.3 ms less per
-# call than `eqx.filter_jit`'s, and ~50 us less than `eqx.partition` of the problem
-# (measured on iris, where a whole solve takes a few ms).
+# `Problem` refuses population and loss fields that jit cannot take): its C++ dispatch
+# costs ~0.3 ms less per call than `eqx.filter_jit`'s, and ~50 us less than with an
+# `eqx.partition` of the problem (measured on iris, where a whole solve takes a few ms).
 _solve_jit = compiled(jax.jit(_solve_summarized, static_argnums=(0, 1, 2)))
 
 
