@@ -6,9 +6,7 @@ import diffrax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-import scipy.optimize
-from helpers import reference_solution
-from scipy.special import log_expit
+from helpers import logistic_optimum, reference_solution
 
 import gradflow as gf
 
@@ -47,19 +45,7 @@ def _iris_optimum():
     iris = datasets.load_iris()
     keep = iris.target > 0
     x, y = iris.data[keep], np.where(iris.target[keep] == 1, 1.0, -1.0)
-    rows = np.hstack([y[:, None] * x, y[:, None]])
-    n = len(y)
-
-    def fun(v):
-        m = rows @ v
-        s = np.exp(log_expit(-m))
-        return (np.logaddexp(0, -m).mean(), -(rows.T @ s) / n,
-                (rows.T * (s * (1 - s))) @ rows / n)
-
-    opt = scipy.optimize.minimize(lambda v: fun(v)[0], np.zeros(5), jac=lambda v: fun(v)[1],
-                                  hess=lambda v: fun(v)[2], method="trust-exact",
-                                  options=dict(gtol=1e-15, maxiter=1000))
-    return gf.Problem(x, y), opt.x[:4], opt.x[4]
+    return (gf.Problem(x, y), *logistic_optimum(x, y))
 
 
 def test_reaches_the_finite_optimum_of_iris():

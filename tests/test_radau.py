@@ -7,8 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import optimistix as optx
 import pytest
-import scipy.optimize
-from helpers import reference_solution
+from helpers import logistic_optimum, reference_solution
 
 import gradflow as gf
 from gradflow._flow import ConformalState
@@ -107,32 +106,19 @@ def test_solves_to_the_maximum_likelihood_fit():
     x = rng.standard_normal((80, 4)) * [1.0, 10.0, 0.1, 3.0]
     x[:, 0] += 0.7 * y
     problem = gf.Problem(x, y)
-    z = np.hstack([y[:, None] * x, y[:, None]])
-
-    def loss(v):
-        return np.mean(np.logaddexp(0.0, -z @ v))
-
-    def grad(v):
-        return -(z.T @ (1.0 / (1.0 + np.exp(z @ v)))) / len(y)
-
-    def hess(v):
-        s = 1.0 / (1.0 + np.exp(-(z @ v)))
-        return (z.T * (s * (1 - s))) @ z / len(y)
-
-    opt = scipy.optimize.minimize(loss, np.zeros(5), jac=grad, hess=hess,
-                                  method="trust-exact", options=dict(gtol=1e-14))
+    w_opt, b_opt = logistic_optimum(x, y)
+    scale = max(np.abs(w_opt).max(), abs(b_opt))
     assert gf.default_clock(problem).name == "physical"
     traj = gf.integrate(problem, 1e9, saveat=[1e9])  # defaults: physical clock, Radau5
     assert traj.stats["solver"] == "Radau5"
-    np.testing.assert_allclose(traj.w[-1], opt.x[:4], rtol=0, atol=1e-8 * np.abs(opt.x).max())
-    assert abs(float(traj.b[-1]) - opt.x[4]) < 1e-8
+    np.testing.assert_allclose(traj.w[-1], w_opt, rtol=0, atol=1e-8 * scale)
+    assert abs(float(traj.b[-1]) - b_opt) < 1e-8
     # A loose tolerance controls the path, not where the flow ends: once settled, the
     # Newton iteration starts from Z = 0 and converges onto the fixed point (starting
     # from the extrapolated polynomial left a bias of the tolerance's size: 7e-7 here).
     loose = gf.integrate(problem, 1e9, saveat=[1e9], rtol=1e-4)
-    scale = np.abs(opt.x).max()
-    assert np.abs(np.asarray(loose.w[-1]) - opt.x[:4]).max() < 1e-10 * scale
-    assert abs(float(loose.b[-1]) - opt.x[4]) < 1e-10 * scale
+    assert np.abs(np.asarray(loose.w[-1]) - w_opt).max() < 1e-10 * scale
+    assert abs(float(loose.b[-1]) - b_opt) < 1e-10 * scale
 
 
 def test_refreshes_early_where_decompositions_are_cheap():
@@ -152,16 +138,10 @@ def test_refreshes_early_where_decompositions_are_cheap():
     a, r = amortized.stats, rate_only.stats
     assert a["num_jacobians"] > 2 * r["num_jacobians"], (a, r)
     assert a["num_newton_iterations"] < 0.85 * r["num_newton_iterations"], (a, r)
-    z = np.hstack([problem.y[:, None] * np.asarray(problem.x), np.asarray(problem.y)[:, None]])
-    opt = scipy.optimize.minimize(
-        lambda v: np.mean(np.logaddexp(0.0, -z @ v)), np.zeros(5),
-        jac=lambda v: -(z.T @ (1.0 / (1.0 + np.exp(z @ v)))) / len(z),
-        hess=lambda v: (z.T * (np.exp(-np.logaddexp(0, z @ v) - np.logaddexp(0, -z @ v))))
-        @ z / len(z), method="trust-exact", options=dict(gtol=1e-14))
+    w_opt, b_opt = logistic_optimum(np.asarray(problem.x), np.asarray(problem.y))
     for traj in (amortized, rate_only):
-        np.testing.assert_allclose(traj.w[-1], opt.x[:4], rtol=0,
-                                   atol=1e-8 * np.abs(opt.x).max())
-        assert abs(float(traj.b[-1]) - opt.x[4]) < 1e-8 * max(abs(opt.x[4]), 1.0)
+        np.testing.assert_allclose(traj.w[-1], w_opt, rtol=0, atol=1e-8 * np.abs(w_opt).max())
+        assert abs(float(traj.b[-1]) - b_opt) < 1e-8 * max(abs(b_opt), 1.0)
 
 
 def test_default_rules():
